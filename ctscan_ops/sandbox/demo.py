@@ -13,7 +13,6 @@ materialized.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import sys
@@ -156,7 +155,7 @@ def _world_is_current(manifest: dict[str, Any] | None, seed: int, days: int, end
         manifest
         and manifest.get("seed") == seed
         and manifest.get("end") == end
-        and manifest.get("days", days) == days
+        and manifest.get("days") == days
         and not manifest.get("skipped")
     )
 
@@ -178,9 +177,7 @@ def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> int:
         print(f"== world: seed {seed} up to {end.date()} already generated")
     else:
         print(f"== world: generating seed {seed}, {days} days up to {end.date()}")
-        manifest = generate_world(settings, seed=seed, end=end, days=days)
-        manifest["days"] = days
-        (settings.data_dir / "world.json").write_text(json.dumps(manifest, indent=2, default=str))
+        generate_world(settings, seed=seed, end=end, days=days)
 
     from ctscan_ops.definitions import build_defs
 

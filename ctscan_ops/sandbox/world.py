@@ -134,6 +134,7 @@ def generate_world(
         "seed": seed,
         "start": ctx.start.isoformat(),
         "end": ctx.end.isoformat(),
+        "days": days,
         "parts": {},
         "skipped": [],
     }
