@@ -11,6 +11,11 @@ import os
 
 import dagster as dg
 
+from ctscan_ops.config import ENVIRONMENTS
+
 HISTORY_START = os.getenv("CTSCAN_HISTORY_START", "2026-09-01")
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START, timezone="UTC")
+
+# Deployment environments (Terraform workspaces, alert policies per environment).
+environment_partitions = dg.StaticPartitionsDefinition(list(ENVIRONMENTS))

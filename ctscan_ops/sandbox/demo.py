@@ -54,9 +54,17 @@ class DemoRunner:
         self._resources = defs.resources or {}
 
     def materialize(
-        self, selection: str | Sequence[str], partition_key: str | None = None, label: str = ""
+        self,
+        selection: str | Sequence[str],
+        partition_key: str | None = None,
+        label: str = "",
+        expect_blocked: bool = False,
     ) -> RunOutcome:
-        """Run ``selection`` (asset selection string or key list) for one partition or none."""
+        """Run ``selection`` (asset selection string or key list) for one partition or none.
+
+        ``expect_blocked``: the run is meant to be stopped by a blocking check (a gate doing its
+        job); it is then recorded as BLOCKED, and a run that gets through counts as a failure.
+        """
         if isinstance(selection, str):
             sel: Any = dg.AssetSelection.from_string(selection)
         else:
@@ -73,6 +81,11 @@ class DemoRunner:
             tags={"ctscan/demo": "true"},
         )
         status = "RUN_SUCCESS" if result.success else "RUN_FAILURE"
+        if expect_blocked:
+            failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
+            blocked = not result.success and bool(failed_checks)
+            status = "BLOCKED" if blocked else "NOT_BLOCKED"
+            name += " (expected: blocked by a check)"
         outcome = RunOutcome(name, result.run_id, status)
         self.outcomes.append(outcome)
         self.log(f"  {status:<11} {name} ({time.monotonic() - t0:.1f}s)")
@@ -112,9 +125,7 @@ class DemoRunner:
 
         start = datetime.fromisoformat(manifest["start"])
         end = datetime.fromisoformat(manifest["end"])
-        return [
-            (start + timedelta(days=i)).strftime("%Y-%m-%d") for i in range((end - start).days)
-        ]
+        return [(start + timedelta(days=i)).strftime("%Y-%m-%d") for i in range((end - start).days)]
 
     def tick_sensor(self, sensor_name: str, cursor: str | None = None) -> dg.SensorResult | Any:
         """Evaluate a sensor once, as the daemon would, and apply what it asks for.
@@ -240,7 +251,7 @@ def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> int:
             if keys:
                 runner.materialize(keys, label=f"{domain}: {', '.join(keys)}")
 
-    failed = [o for o in runner.outcomes if o.status != "RUN_SUCCESS"]
+    failed = [o for o in runner.outcomes if o.status not in ("RUN_SUCCESS", "BLOCKED")]
     print(
         f"\n== {len(runner.outcomes)} run(s), {len(failed)} failed, "
         f"{time.monotonic() - t_start:.0f}s"

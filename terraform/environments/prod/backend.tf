@@ -1,0 +1,6 @@
+terraform {
+  backend "gcs" {
+    bucket = "dtu-mlops-terraform-state-482907"
+    prefix = "environments/prod"
+  }
+}

@@ -1,0 +1,169 @@
+locals {
+  environment = "staging"
+
+  common_labels = {
+    project     = "ct-scan-mlops"
+    environment = local.environment
+    managed_by  = "terraform"
+  }
+
+  github_actions_member  = "serviceAccount:${module.iam.github_actions_sa_email}"
+  cloud_run_member       = "serviceAccount:${module.iam.cloud_run_sa_email}"
+  drift_detection_member = "serviceAccount:${module.iam.drift_detection_sa_email}"
+  monitoring_member      = "serviceAccount:${module.iam.monitoring_sa_email}"
+}
+
+module "storage" {
+  source = "../../modules/storage"
+
+  project_id = var.project_id
+  region     = var.region
+
+  # The state bucket is shared and declared only in prod.
+  manage_state_bucket    = false
+  dvc_bucket_name        = "dtu-mlops-dvc-storage-482907-staging"
+  models_bucket_name     = "dtu-mlops-models-482907-staging"
+  drift_logs_bucket_name = "ct-scan-drift-logs-482907-staging"
+
+  dvc_bucket_admins     = [local.github_actions_member]
+  models_bucket_admins  = [local.github_actions_member]
+  models_bucket_readers = [local.cloud_run_member, local.drift_detection_member]
+  drift_logs_writers    = [local.drift_detection_member]
+
+  common_labels = local.common_labels
+}
+
+module "artifact_registry" {
+  source = "../../modules/artifact-registry"
+
+  project_id               = var.project_id
+  project_number           = var.project_number
+  region                   = var.region
+  repository_id            = "ct-scan-mlops-staging"
+  image_retention_days     = 60
+  minimum_versions_to_keep = 4
+  docker_writers           = [local.github_actions_member]
+  docker_readers           = [local.cloud_run_member]
+
+  common_labels = local.common_labels
+}
+
+module "iam" {
+  source = "../../modules/iam"
+
+  project_id  = var.project_id
+  name_suffix = "-staging"
+
+  github_actions_roles = [
+    "roles/artifactregistry.writer",
+    "roles/run.developer",
+  ]
+}
+
+module "workload_identity" {
+  source = "../../modules/workload-identity"
+
+  project_id         = var.project_id
+  project_number     = var.project_number
+  pool_id            = "github-pool-staging"
+  provider_id        = "github-provider-staging"
+  github_repository  = var.github_repository
+  service_account_id = module.iam.github_actions_sa_id
+}
+
+module "secret_manager" {
+  source = "../../modules/secret-manager"
+
+  project_id = var.project_id
+
+  wandb_secret_id = "wandb-api-key-staging"
+  wandb_accessors = [local.cloud_run_member]
+
+  create_slack_webhook_secret = true
+  slack_webhook_secret_id     = "slack-webhook-token-staging"
+  slack_webhook_accessors     = [local.monitoring_member]
+
+  common_labels = local.common_labels
+}
+
+module "firestore" {
+  source = "../../modules/firestore"
+
+  project_id  = var.project_id
+  database_id = "staging"
+  location_id = "eur3"
+  enable_pitr = true
+}
+
+module "cloud_run" {
+  source = "../../modules/cloud-run"
+
+  project_id            = var.project_id
+  region                = var.region
+  service_name          = "ct-scan-api-staging"
+  container_image       = var.container_image
+  service_account_email = module.iam.cloud_run_sa_email
+  cpu_limit             = "2000m"
+  memory_limit          = "4Gi"
+  min_instances         = 1
+  max_instances         = 5
+  concurrency           = 80
+  timeout_seconds       = 300
+
+  environment_variables = {
+    PROJECT_ID  = var.project_id
+    REGION      = var.region
+    ENVIRONMENT = "staging"
+  }
+
+  secret_environment_variables = {
+    WANDB_API_KEY = {
+      secret_name = module.secret_manager.wandb_secret_id
+      version     = "latest"
+    }
+  }
+
+  gcs_volume_mount = {
+    name       = "models"
+    bucket     = module.storage.models_bucket_name
+    mount_path = "/models"
+    read_only  = true
+  }
+
+  common_labels = local.common_labels
+
+  # Secret accessor bindings must exist before a revision reads the secret.
+  depends_on = [module.secret_manager]
+}
+
+module "budget" {
+  source = "../../modules/budget"
+
+  project_id            = var.project_id
+  project_number        = var.project_number
+  billing_account       = var.billing_account
+  monthly_budget_amount = 250
+  topic_name            = "billing-budget-alerts-staging"
+  budget_display_name   = "CT Scan MLOps Staging Budget"
+
+  common_labels = local.common_labels
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  project_id             = var.project_id
+  environment            = local.environment
+  cloud_run_service_name = module.cloud_run.service_name
+  alert_catalog_path     = "${path.module}/../../alert_policies.yaml"
+  enable_p1_p2_alerts    = var.enable_p1_p2_alerts
+  alert_overrides        = var.alert_overrides
+  alert_email            = var.alert_email
+
+  slack_enabled         = var.slack_enabled
+  slack_auth_token      = var.slack_auth_token
+  pagerduty_enabled     = var.pagerduty_enabled
+  pagerduty_service_key = var.pagerduty_service_key
+
+  common_labels = local.common_labels
+}
