@@ -49,7 +49,8 @@ class DemoRunner:
         self.defs = defs
         self.log = log
         self.outcomes: list[RunOutcome] = []
-        graph = defs.resolve_asset_graph()
+        # assets as the repository binds them: resources are already attached
+        graph = defs.get_repository_def().asset_graph
         self._assets = list(graph.assets_defs)
         self._resources = defs.resources or {}
 
@@ -76,7 +77,6 @@ class DemoRunner:
             selection=sel,
             partition_key=partition_key,
             instance=self.instance,
-            resources=self._resources,
             raise_on_error=False,
             tags={"ctscan/demo": "true"},
         )
@@ -102,7 +102,6 @@ class DemoRunner:
             self._assets,
             selection=sel,
             instance=self.instance,
-            resources=self._resources,
             raise_on_error=False,
             tags={
                 "ctscan/demo": "true",
@@ -138,15 +137,13 @@ class DemoRunner:
         key = f"ctscan_demo_cursor/{sensor_name}"
         if stored_cursor is None:
             stored_cursor = self.instance.run_storage.get_cursor_values({key}).get(key)
-        repo = self.defs.get_repository_def()
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=self.instance,
             cursor=stored_cursor,
-            repository_def=repo,
             resources=self._resources,
             definitions=self.defs,
-        )
-        data = sensor.evaluate_tick(context)
+        ) as context:
+            data = sensor.evaluate_tick(context)
         for request in data.dynamic_partitions_requests or []:
             if isinstance(request, dg.AddDynamicPartitionsRequest):
                 self.instance.add_dynamic_partitions(

@@ -8,10 +8,11 @@ DISTRIBUTION points round-trip exactly.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,30 +185,66 @@ class MetricStore:
         start_us: Sequence[int | None] | None = None,
     ) -> int:
         """Load recorded history for one series (the world generator's fast path)."""
-        starts = start_us if start_us is not None else [None] * len(end_us)
-        if not (len(end_us) == len(values) == len(starts)):
-            raise ValueError("end_us, values and start_us must have the same length")
-        return self._bulk([(desc, e, s, v) for e, s, v in zip(end_us, starts, values, strict=True)])
+        return self.load_history([(desc, end_us, start_us, values)])
 
-    def _bulk(self, rows: list[tuple[SeriesDescriptor, int, int | None, bytes]]) -> int:
-        self.write_points(rows, enforce_order=False)
-        return len(rows)
+    def load_history(
+        self,
+        batches: Iterable[
+            tuple[SeriesDescriptor, Sequence[int], Sequence[int | None] | None, Sequence[bytes]]
+        ],
+        replace: Callable[[SeriesDescriptor], bool] | None = None,
+    ) -> int:
+        """Load ``(descriptor, end_us, start_us, values)`` batches in one transaction.
+
+        Each series is resolved once per batch (not once per point). With ``replace``, the
+        stored points of every series it selects are deleted first, in the same transaction:
+        regenerating a world replaces the previous one instead of mixing with it.
+        """
+        total = 0
+        with self._lock:
+            stale = []
+            if replace is not None:
+                stale = [s.id for s in self._all_series_unlocked() if replace(s.descriptor)]
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "DELETE FROM points WHERE series_id = ?", [(i,) for i in stale]
+                )
+                for desc, end_us, start_us, values in batches:
+                    starts = start_us if start_us is not None else [None] * len(end_us)
+                    if not (len(end_us) == len(values) == len(starts)):
+                        raise ValueError(
+                            f"{desc.metric_type}: end_us, values and start_us differ in length"
+                        )
+                    sid = self._series_id(desc)
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO points (series_id, end_us, start_us, value)"
+                        " VALUES (?, ?, ?, ?)",
+                        zip(itertools.repeat(sid), end_us, starts, values)  # noqa: B905 (lengths checked),
+                    )
+                    total += len(end_us)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return total
 
     # -- reads --------------------------------------------------------------------------------
     def all_series(self, metric_type: str | None = None) -> list[StoredSeries]:
         with self._lock:
-            if metric_type:
-                cur = self._conn.execute(
-                    "SELECT id, metric_type, metric_labels, resource_type, resource_labels,"
-                    " metric_kind, value_type, unit FROM series WHERE metric_type = ? ORDER BY id",
-                    (metric_type,),
-                )
-            else:
-                cur = self._conn.execute(
-                    "SELECT id, metric_type, metric_labels, resource_type, resource_labels,"
-                    " metric_kind, value_type, unit FROM series ORDER BY id"
-                )
-            rows = cur.fetchall()
+            return self._all_series_unlocked(metric_type)
+
+    def _all_series_unlocked(self, metric_type: str | None = None) -> list[StoredSeries]:
+        query = (
+            "SELECT id, metric_type, metric_labels, resource_type, resource_labels,"
+            " metric_kind, value_type, unit FROM series"
+        )
+        if metric_type:
+            rows = self._conn.execute(
+                query + " WHERE metric_type = ? ORDER BY id", (metric_type,)
+            ).fetchall()
+        else:
+            rows = self._conn.execute(query + " ORDER BY id").fetchall()
         return [
             StoredSeries(
                 id=r[0],
