@@ -22,15 +22,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _time_python(code: str, env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO, capture_output=True)
     return time.perf_counter() - t0
 
 
 def _time_cli(args: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ctscan_ops.cli", *args], check=True, env=env,
-                   cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "ctscan_ops.cli", *args],
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -40,11 +44,14 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "CTSCAN_MODE": "sandbox"}
     bare = [_time_python("import dagster", env) for _ in range(args.repeat)]
-    defs = [_time_python("from ctscan_ops.definitions import defs", env)
-            for _ in range(args.repeat)]
+    defs = [
+        _time_python("from ctscan_ops.definitions import defs", env) for _ in range(args.repeat)
+    ]
     print(f"import dagster (baseline)      median {statistics.median(bare):6.2f} s")
-    print(f"ctscan_ops.definitions load    median {statistics.median(defs):6.2f} s "
-          f"({statistics.median(defs) / statistics.median(bare):.2f}x baseline)")
+    print(
+        f"ctscan_ops.definitions load    median {statistics.median(defs):6.2f} s "
+        f"({statistics.median(defs) / statistics.median(bare):.2f}x baseline)"
+    )
 
     ups, downs, gcs_only = [], [], []
     for _ in range(args.repeat):
@@ -55,8 +62,10 @@ def main() -> None:
             ups.append(_time_cli(["sandbox", "up"], e))
             downs.append(_time_cli(["sandbox", "down"], e))
     print(f"sandbox up, gcs only (baseline) median {statistics.median(gcs_only):6.2f} s")
-    print(f"sandbox up, all services       median {statistics.median(ups):6.2f} s "
-          f"({statistics.median(ups) / statistics.median(gcs_only):.2f}x baseline)")
+    print(
+        f"sandbox up, all services       median {statistics.median(ups):6.2f} s "
+        f"({statistics.median(ups) / statistics.median(gcs_only):.2f}x baseline)"
+    )
     print(f"sandbox down, all services     median {statistics.median(downs):6.2f} s")
 
 

@@ -151,7 +151,7 @@ def _adhoc_condition(args: argparse.Namespace) -> Condition:
     return parse_condition(raw, "ad hoc condition")
 
 
-def _resolve_target(args: argparse.Namespace) -> Policy:
+def resolve_target(args: argparse.Namespace) -> Policy:
     """The policy to evaluate (ad hoc conditions become a one-condition policy)."""
     if args.policy:
         spec = args.policy
@@ -208,7 +208,7 @@ def _unfiltered(policy: Policy) -> Policy:
     return replace(policy, conditions=tuple(conds))
 
 
-def _read_input(args: argparse.Namespace, policy: Policy) -> tuple[list[TimeSeries], Policy, bool]:
+def read_input(args: argparse.Namespace, policy: Policy) -> tuple[list[TimeSeries], Policy, bool]:
     series = read_series(
         args.series,
         args.format,
@@ -223,7 +223,7 @@ def _read_input(args: argparse.Namespace, policy: Policy) -> tuple[list[TimeSeri
     return series, policy, filter_applied
 
 
-def _data_range(series: list[TimeSeries]) -> tuple[float, float]:
+def data_range(series: list[TimeSeries]) -> tuple[float, float]:
     times = [s.times[np.isfinite(s.times)] for s in series]
     times = [t for t in times if t.size]
     if not times:
@@ -233,9 +233,9 @@ def _data_range(series: list[TimeSeries]) -> tuple[float, float]:
 
 def backtest(args: argparse.Namespace) -> dict[str, Any]:
     """Run a backtest and return the output document (raises on bad input)."""
-    policy = _resolve_target(args)
-    series, policy, filter_applied = _read_input(args, policy)
-    lo, hi = _data_range(series)
+    policy = resolve_target(args)
+    series, policy, filter_applied = read_input(args, policy)
+    lo, hi = data_range(series)
     start = parse_time(args.start) if args.start else lo
     end = parse_time(args.end) if args.end else hi
     if end < start:
@@ -323,23 +323,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_backtest(alerts_sub: Any) -> None:
-    p = alerts_sub.add_parser(
-        "backtest",
-        help="replay an alert condition over exported series and score it against labels",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_condition_args(p: argparse.ArgumentParser) -> None:
+    """Input and condition flags shared by ``alerts backtest`` and ``alerts tune``."""
     p.add_argument(
         "--series", required=True, help="CSV (timestamp,value[,labels]) or TimeSeries JSON"
     )
     p.add_argument("--format", choices=("auto", "csv", "json"), default="auto")
-    p.add_argument("--labels", help='JSON list of {"start": ts, "end": ts} incident windows')
     p.add_argument(
         "--from", dest="start", help="first tick (ISO 8601 or epoch s; default: data start)"
     )
     p.add_argument("--to", dest="end", help="last tick (default: data end)")
-    p.add_argument("--ticks", action="store_true", help="add the per-tick condition state")
     g = p.add_argument_group("catalog policy")
     g.add_argument("--policy", help="catalog policy NAME, or a policy FILE (YAML/JSON) / FILE#NAME")
     g.add_argument("--env", choices=("dev", "staging", "prod"), default="prod")
@@ -355,8 +348,10 @@ def _add_backtest(alerts_sub: Any) -> None:
     a.add_argument(
         "--comparison", type=str.upper, choices=("GT", "LT", "COMPARISON_GT", "COMPARISON_LT")
     )
-    a.add_argument("--threshold", type=float)
-    a.add_argument("--duration", type=int, metavar="S", help="retest window, multiple of 60")
+    a.add_argument("--threshold", type=float, help="(tune: the current threshold)")
+    a.add_argument(
+        "--duration", type=int, metavar="S", help="retest window, multiple of 60 (tune: current)"
+    )
     a.add_argument("--missing-data", choices=("inactive", "active", "no-op"))
     a.add_argument("--auto-close", type=int, metavar="S")
     a.add_argument("--trigger-count", type=int)
@@ -368,6 +363,18 @@ def _add_backtest(alerts_sub: Any) -> None:
         help="default: DELTA for ALIGN_RATE/ALIGN_DELTA, else GAUGE",
     )
     c.add_argument("--value-type", choices=("DOUBLE", "INT64"), default="DOUBLE")
+
+
+def _add_backtest(alerts_sub: Any) -> None:
+    p = alerts_sub.add_parser(
+        "backtest",
+        help="replay an alert condition over exported series and score it against labels",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_condition_args(p)
+    p.add_argument("--labels", help='JSON list of {"start": ts, "end": ts} incident windows')
+    p.add_argument("--ticks", action="store_true", help="add the per-tick condition state")
     p.set_defaults(func=cmd_backtest)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ctscan_ops.alerting.catalog import ALIGNERS, REDUCERS, CatalogError, format_duration
+from ctscan_ops.alerting.catalog import CatalogError, format_duration
 from ctscan_ops.alerting.evaluator import (
     EvaluationError,
     aligned_condition_values,
@@ -91,7 +91,7 @@ def _target(args: argparse.Namespace) -> tuple[Any, tuple[float, int] | None]:
     given_threshold = args.threshold
     if not args.policy and args.threshold is None:
         args = argparse.Namespace(**{**vars(args), "threshold": _PLACEHOLDER_THRESHOLD})
-    policy = backtest_cli._resolve_target(args)
+    policy = backtest_cli.resolve_target(args)
     cond = policy.condition
     trig = cond.trigger
     if trig.percent is not None or (trig.count or 1) != 1:
@@ -119,8 +119,8 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     )
     params.validate()
     policy, current = _target(args)
-    series, policy, filter_applied = backtest_cli._read_input(args, policy)
-    lo, hi = backtest_cli._data_range(series)
+    series, policy, filter_applied = backtest_cli.read_input(args, policy)
+    lo, hi = backtest_cli.data_range(series)
     start = parse_time(args.start) if args.start else lo
     end = parse_time(args.end) if args.end else hi
     if end < start:
@@ -227,40 +227,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_condition_args(p: argparse.ArgumentParser) -> None:
-    """The policy/condition flags of ``alerts backtest`` (same names and meaning)."""
-    p.add_argument(
-        "--series", required=True, help="CSV (timestamp,value[,labels]) or TimeSeries JSON"
-    )
-    p.add_argument("--format", choices=("auto", "csv", "json"), default="auto")
-    p.add_argument("--from", dest="start", help="first tick (ISO 8601 or epoch s)")
-    p.add_argument("--to", dest="end", help="last tick (default: data end)")
-    g = p.add_argument_group("catalog policy")
-    g.add_argument("--policy", help="catalog policy NAME, or a policy FILE (YAML/JSON) / FILE#NAME")
-    g.add_argument("--env", choices=("dev", "staging", "prod"), default="prod")
-    g.add_argument("--service-name", help="override ${service_name} (default per environment)")
-    g.add_argument("--catalog", help="catalog YAML (default: terraform/alert_policies.yaml)")
-    a = p.add_argument_group("ad hoc condition (or overrides of --policy)")
-    a.add_argument(
-        "--aligner", choices=[x for x in ALIGNERS if x != "ALIGN_NONE"], default="ALIGN_MEAN"
-    )
-    a.add_argument("--alignment-period", type=int, default=60, metavar="S")
-    a.add_argument("--reducer", choices=REDUCERS, default="REDUCE_NONE")
-    a.add_argument("--group-by", action="append", metavar="FIELD")
-    a.add_argument(
-        "--comparison", type=str.upper, choices=("GT", "LT", "COMPARISON_GT", "COMPARISON_LT")
-    )
-    a.add_argument("--threshold", type=float, help="current threshold (reported side by side)")
-    a.add_argument("--duration", type=int, metavar="S", help="current duration, multiple of 60")
-    a.add_argument("--missing-data", choices=("inactive", "active", "no-op"))
-    a.add_argument("--auto-close", type=int, metavar="S")
-    a.add_argument("--trigger-count", type=int)
-    a.add_argument("--trigger-percent", type=float)
-    c = p.add_argument_group("CSV interpretation")
-    c.add_argument("--metric-kind", choices=("GAUGE", "DELTA", "CUMULATIVE"))
-    c.add_argument("--value-type", choices=("DOUBLE", "INT64"), default="DOUBLE")
-
-
 def add_tune_parser(alerts_subparsers: Any) -> None:
     """Add ``alerts tune`` (called by :func:`ctscan_ops.alerting.cli.register`)."""
     p = alerts_subparsers.add_parser(
@@ -269,7 +235,9 @@ def add_tune_parser(alerts_subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_condition_args(p)
+    from ctscan_ops.alerting.cli import add_condition_args
+
+    add_condition_args(p)
     p.add_argument("--labels", required=True, help='JSON list of {"start", "end"} windows')
     t = p.add_argument_group("targets")
     t.add_argument("--target-fdr", type=float, default=DEFAULT_TARGET_FDR)

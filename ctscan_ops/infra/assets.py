@@ -139,8 +139,11 @@ def terraform_plan(
             "import_progress": dg.MetadataValue.json(
                 {
                     k: summary["import_progress"].get(k)
-                    for k in ("in_config", "in_state", "fraction", "importing")
+                    for k in ("config_resources", "in_state", "percent", "importing")
                 }
+            ),
+            "not_yet_imported": dg.MetadataValue.json(
+                summary["import_progress"]["missing_from_state"][:20]
             ),
             "plan": dg.MetadataValue.md(plan_markdown(summary)),
             "summary": dg.MetadataValue.url(artifacts.browser_url(summary_key(env))),

@@ -26,6 +26,8 @@ import dagster as dg
 
 from ctscan_ops.config import REPO_ROOT, get_settings
 
+# The demo prints one line per run; the full event log is in the instance (and the UI).
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_ORDER: tuple[str, ...] = ("infra", "feedback", "drift", "registry", "alerting")
 
 
@@ -78,6 +80,7 @@ class DemoRunner:
             partition_key=partition_key,
             instance=self.instance,
             raise_on_error=False,
+            run_config=QUIET_LOGS,
             tags={"ctscan/demo": "true"},
         )
         status = "RUN_SUCCESS" if result.success else "RUN_FAILURE"
@@ -103,6 +106,7 @@ class DemoRunner:
             selection=sel,
             instance=self.instance,
             raise_on_error=False,
+            run_config=QUIET_LOGS,
             tags={
                 "ctscan/demo": "true",
                 "dagster/asset_partition_range_start": first_key,

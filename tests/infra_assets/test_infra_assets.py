@@ -102,6 +102,8 @@ def test_state_plan_and_gates_per_environment(infra_world):
             dg.AssetKey("terraform_plan")
         ).asset_materialization.metadata
         assert "total_changes" in plan_md
+        progress = plan_md["import_progress"].value
+        assert progress["config_resources"] >= progress["in_state"] > 0
         # a second state materialization reports no added/removed addresses
         res = dg.materialize(
             _assets(),
