@@ -220,7 +220,7 @@ class MetricStore:
                     self._conn.executemany(
                         "INSERT OR REPLACE INTO points (series_id, end_us, start_us, value)"
                         " VALUES (?, ?, ?, ?)",
-                        zip(itertools.repeat(sid), end_us, starts, values)  # noqa: B905 (lengths checked),
+                        zip(itertools.repeat(sid), end_us, starts, values),
                     )
                     total += len(end_us)
                 self._conn.execute("COMMIT")

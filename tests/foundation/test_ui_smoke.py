@@ -6,6 +6,7 @@ unless ``CTSCAN_REQUIRE_BROWSER=1`` (set by .ci/run), where a missing browser is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,9 +22,18 @@ from ctscan_ops.sandbox.processes import free_port, http_ok, stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "ui-smoke"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+]
 
 
 def _chromium() -> str:
@@ -53,9 +63,23 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     log = open(home / "dev.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
-         "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -65,10 +89,8 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory):
     assert http_ok(f"{base}/server_info"), (home / "dev.log").read_text()[-3000:]
     yield base
     os.killpg(proc.pid, signal.SIGINT)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
     stop_group(proc.pid, timeout_s=5)
     log.close()
 
@@ -88,8 +110,9 @@ def test_asset_graph_and_asset_page_render(dagster_ui: str, tmp_path: Path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     # the webserver answers GraphQL with our assets
     query = b'{"query": "{ assetNodes { assetKey { path } } }"}'
-    req = urllib.request.Request(f"{dagster_ui}/graphql", data=query,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{dagster_ui}/graphql", data=query, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         body = resp.read().decode()
     for name in names:
