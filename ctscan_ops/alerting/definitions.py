@@ -23,16 +23,32 @@ defs = dg.Definitions(
 
 
 def demo_steps(runner: Any) -> None:
-    """Register, shadow history for the world's days, a few live sensor ticks, then quality."""
+    """Register, shadow history for the world's days, live sensor ticks, quality, tuning.
+
+    The feeder first writes the world's continuation from the world's end up to now (as the
+    live services would have), then the shadow sensor replays from six hours before the
+    world's end: its first tick completes the last world day and requests that partition.
+    """
+    import json
+    import time
+    from datetime import datetime
+
+    from ctscan_ops.alerting.feeder import catch_up
     from ctscan_ops.config import get_settings
     from ctscan_ops.sandbox.world import read_manifest
 
-    manifest = read_manifest(get_settings()) or {}
+    settings = get_settings()
+    manifest = read_manifest(settings) or {}
     runner.materialize(["incident_register"])
     days = runner.world_days(manifest)
     if days:
-        runner.materialize_range(["shadow_incidents"], days[0], days[-1])
-    for _ in range(2):
-        runner.tick_sensor("shadow_alert_sensor")
+        runner.materialize_range(["shadow_incidents"], days[0], days[-2])
+    steps = catch_up(settings, until=time.time())
+    runner.log(f"  feeder: {steps} step(s) of live metrics written up to now")
+    start = datetime.fromisoformat(manifest["end"]).timestamp() - 6 * 3600 if days else None
+    runner.tick_sensor(
+        "shadow_alert_sensor", cursor=json.dumps({"start": start}) if start else None
+    )
+    runner.tick_sensor("shadow_alert_sensor")
     runner.materialize(["alert_quality"])
     runner.tick_sensor("threshold_tuning_sensor")

@@ -346,6 +346,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def feeder_from_settings(
+    settings: Any,
+    world_state: dict[str, Any] | None = None,
+    *,
+    register: bool = True,
+    max_minutes_per_step: int = DEFAULT_MAX_MINUTES_PER_STEP,
+) -> Feeder:
+    """A feeder on the sandbox MetricService that continues the generated world."""
+    if world_state is None:
+        world_state = alert_world.read_state(settings.data_dir)
+    register_store = None
+    if register:
+        from ctscan_ops.alerting.incidents import RegisterStore
+        from ctscan_ops.resources.storage import ArtifactStore
+
+        register_store = RegisterStore(
+            ArtifactStore(
+                bucket=settings.artifacts_bucket,
+                project=settings.project_id,
+                endpoint=settings.endpoints.gcs_url,
+            )
+        )
+    return Feeder(
+        _sandbox_client(settings.endpoints.monitoring_address),
+        settings.project_id,
+        world_state,
+        state_path=settings.data_dir / "alerting" / FEEDER_STATE_FILE,
+        register_store=register_store,
+        max_minutes_per_step=max_minutes_per_step,
+    )
+
+
+def catch_up(settings: Any, until: float, max_steps: int = 1000) -> int:
+    """Write the world's continuation up to ``until`` (bounded); returns the steps taken."""
+    feeder = feeder_from_settings(settings)
+    steps = 0
+    while feeder.last_written < int(until) - 60 and steps < max_steps:
+        feeder.step(until)
+        steps += 1
+    return steps
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not (args.speed > 0) or args.duration <= 0 or args.interval <= 0:
@@ -365,24 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    register = None
-    if not args.no_register:
-        from ctscan_ops.alerting.incidents import RegisterStore
-        from ctscan_ops.resources.storage import ArtifactStore
-
-        register = RegisterStore(
-            ArtifactStore(
-                bucket=settings.artifacts_bucket,
-                project=settings.project_id,
-                endpoint=settings.endpoints.gcs_url,
-            )
-        )
-    feeder = Feeder(
-        _sandbox_client(settings.endpoints.monitoring_address),
-        settings.project_id,
+    feeder = feeder_from_settings(
+        settings,
         world_state,
-        state_path=settings.data_dir / "alerting" / FEEDER_STATE_FILE,
-        register_store=register,
+        register=not args.no_register,
         max_minutes_per_step=args.max_minutes_per_step,
     )
     wall = time.time()

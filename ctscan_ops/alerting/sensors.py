@@ -9,6 +9,8 @@ re-evaluation after a catalog change runs again, and an old cursor never re-runs
 
 Cursor (JSON): ``{"catalog": hash, "policies": {"env/name": {"through", "hash", "open"}}}``.
 A policy whose resolved content changed restarts from its ``through`` with no open incidents.
+An operator may set ``{"start": EPOCH_S}`` as the cursor (UI: "set cursor") to replay from a
+time; policies without state begin there (default: ``initial_lookback_s`` before now).
 """
 
 import json
@@ -37,7 +39,7 @@ def advance_all(
     now = floor_tick(alerting.now())
     states: dict[str, dict[str, Any]] = dict(cursor.get("policies", {}))
     policies = resolved_policies(catalog, alerting.environments)
-    start_default = floor_tick(now - alerting.initial_lookback_s)
+    start_default = floor_tick(cursor.get("start", now - alerting.initial_lookback_s))
 
     plans: dict[tuple[float, float], list[tuple[str, Any, dict[str, Any]]]] = defaultdict(list)
     for policy in policies:
@@ -71,6 +73,8 @@ def advance_all(
         completed.append(day)
         day = _day(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() + 86400)
     new_cursor = {"catalog": catalog.content_hash, "policies": states}
+    if "start" in cursor:
+        new_cursor["start"] = cursor["start"]
     return new_cursor, events, completed
 
 

@@ -31,7 +31,12 @@ def make_metric_client(endpoint: str | None) -> monitoring_v3.MetricServiceClien
             MetricServiceGrpcTransport,
         )
 
-        channel = grpc.insecure_channel(endpoint)
+        # the same unlimited message sizes the GAPIC transport sets for the real API: a page of
+        # 100,000 distribution points is larger than gRPC's 4 MB default
+        channel = grpc.insecure_channel(
+            endpoint,
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
         return monitoring_v3.MetricServiceClient(
             transport=MetricServiceGrpcTransport(channel=channel)
         )
