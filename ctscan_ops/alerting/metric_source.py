@@ -88,8 +88,22 @@ def _name(pb: Any) -> str:
     return f"{pb.metric.type}{{{labels}}}@{pb.resource.type}{{{res}}}"
 
 
+def _end_seconds(points: Sequence[Any]) -> np.ndarray:
+    """Interval end times as epoch seconds, ``seconds + nanos / 1e9`` (vectorised, same floats)."""
+    ends = [p.interval.end_time for p in points]
+    secs = np.fromiter((e.seconds for e in ends), dtype=np.int64, count=len(ends))
+    nanos = np.fromiter((e.nanos for e in ends), dtype=np.int64, count=len(ends))
+    return secs + nanos / 1e9
+
+
 def series_from_pb(header: Any, points: Sequence[Any]) -> TimeSeries:
-    """One ``TimeSeries`` from a raw protobuf header and its points (any order)."""
+    """One ``TimeSeries`` from a raw protobuf header and its points (any order).
+
+    Vectorised where it matters (a daily evaluation decodes ~10^5 distribution points): times
+    are converted in one pass and points ordered by a stable argsort (the same order as a
+    stable sort by end time); a bucket layout is computed once per distinct serialized
+    ``bucket_options`` and compared only when it changes.
+    """
     where = _name(header)
     kind = _KIND_NAMES.get(int(header.metric_kind))
     if kind is None:
@@ -104,8 +118,10 @@ def series_from_pb(header: Any, points: Sequence[Any]) -> TimeSeries:
         raise MetricSourceError(
             f"{where}: value type {value_type or vt} cannot be evaluated against a threshold"
         )
-    pts = sorted(points, key=lambda p: _ts_seconds(p.interval.end_time))
-    times = np.array([_ts_seconds(p.interval.end_time) for p in pts], dtype=float)
+    raw_times = _end_seconds(points)
+    order = np.argsort(raw_times, kind="stable")
+    times = raw_times[order]
+    pts = [points[i] for i in order.tolist()]
     starts = None
     if kind != "GAUGE":
         starts = np.array(
@@ -132,33 +148,42 @@ def series_from_pb(header: Any, points: Sequence[Any]) -> TimeSeries:
         values = np.array([getattr(p.value, field_name) for p in pts], dtype=float)
         return TimeSeries(**common, values=values)
     bounds: np.ndarray | None = None
-    rows: list[np.ndarray] = []
-    sums = np.empty(len(pts))
+    bounds_key: bytes | None = None
+    counts_arr = np.empty((0, 0))
+    n_counts = np.empty(len(pts))
+    means = np.empty(len(pts))
     for i, p in enumerate(pts):
         d = p.value.distribution_value
-        b = _bounds_of(d.bucket_options, f"{where} point {i}")
-        if bounds is None:
-            bounds = b
-        elif b.shape != bounds.shape or not np.array_equal(b, bounds):
-            raise MetricSourceError(
-                f"{where}: points use different bucket layouts (point {i}); "
-                "the evaluator needs one layout per series"
-            )
-        counts = np.zeros(bounds.size + 1)
+        key = d.bucket_options.SerializeToString(deterministic=True)
+        if key != bounds_key:
+            b = _bounds_of(d.bucket_options, f"{where} point {i}")
+            if bounds is None:
+                bounds = b
+                counts_arr = np.zeros((len(pts), bounds.size + 1))
+            elif b.shape != bounds.shape or not np.array_equal(b, bounds):
+                raise MetricSourceError(
+                    f"{where}: points use different bucket layouts (point {i}); "
+                    "the evaluator needs one layout per series"
+                )
+            bounds_key = key
         raw = list(d.bucket_counts)
-        if len(raw) > counts.size:
+        width = counts_arr.shape[1]
+        if len(raw) > width:
             raise MetricSourceError(
-                f"{where} point {i}: {len(raw)} bucket counts for {counts.size} buckets"
+                f"{where} point {i}: {len(raw)} bucket counts for {width} buckets"
             )
         if not raw and d.count:
-            counts[:] = np.nan  # histogram missing: no data, never guessed
-        counts[: len(raw)] = raw
-        rows.append(counts)
-        sums[i] = d.count * d.mean
+            counts_arr[i] = np.nan  # histogram missing: no data, never guessed
+        elif raw:
+            counts_arr[i, : len(raw)] = raw
+        n_counts[i] = d.count
+        means[i] = d.mean
     if bounds is None:  # a series without points
         bounds = np.array([0.0])
-    counts_arr = np.array(rows).reshape(len(pts), bounds.size + 1)
-    return TimeSeries(**common, bucket_bounds=bounds, bucket_counts=counts_arr, dist_sums=sums)
+        counts_arr = np.zeros((0, bounds.size + 1))
+    return TimeSeries(
+        **common, bucket_bounds=bounds, bucket_counts=counts_arr, dist_sums=n_counts * means
+    )
 
 
 def _interval(start: float, end: float) -> dict[str, Any]:

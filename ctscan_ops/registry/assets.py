@@ -19,6 +19,7 @@ import dagster as dg
 from pydantic import Field
 
 from ctscan_ops.registry.store import DEFAULT_MODEL_NAME, RegistryStore
+from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 
@@ -383,20 +384,43 @@ def feedback_rows_sqlite(path: str) -> list[dict[str, Any]]:
     ]
 
 
-@dg.asset(group_name=GROUP, deps=[champion_model], kinds={"sqlite"})
+LIVE_FIELDS = ("timestamp", "predicted_confidence", "is_correct")
+
+
+def feedback_rows_firestore(client: Any, collection: str = "feedback") -> list[dict[str, Any]]:
+    """Feedback rows from Firestore after cut-over (only the three fields live metrics use)."""
+    return [
+        doc.to_dict() or {}
+        for doc in client.collection(collection).select(list(LIVE_FIELDS)).stream()
+    ]
+
+
+@dg.asset(group_name=GROUP, deps=[champion_model], kinds={"sqlite", "firestore"})
 def live_model_metrics(
     context: dg.AssetExecutionContext,
     registry: RegistryResource,
     monitoring: MonitoringResource,
     feedback_sqlite: SQLiteFeedbackResource,
+    firestore: FirestoreResource,
 ):
-    """Rolling live accuracy and mean confidence per served version, published as gauges."""
+    """Rolling live accuracy and mean confidence per served version, published as gauges.
+
+    Feedback comes from the store the app writes to: SQLite before the cut-over, Firestore
+    after (``CTSCAN_FEEDBACK_BACKEND``, as the app itself chooses).
+    """
+    import os
+
+    from ctscan_ops.feedback.store import backend_from_env
     from ctscan_ops.registry.live import gauge_points, live_metrics, serving_timeline
     from ctscan_ops.resources.monitoring import publish_gauges
 
     store = registry.store()
     timeline = serving_timeline(store.alias_history("champion"))
-    rows = feedback_rows_sqlite(feedback_sqlite.path)
+    backend = backend_from_env(os.environ)
+    if backend == "firestore":
+        rows = feedback_rows_firestore(firestore.client())
+    else:
+        rows = feedback_rows_sqlite(feedback_sqlite.path)
     metrics, rejected = live_metrics(rows, timeline, window=registry.live_window)
     points = gauge_points(metrics, environment=registry.environment, end_time=datetime.now(UTC))
     requests = publish_gauges(monitoring.client(), monitoring.project, points) if points else 0
@@ -416,6 +440,7 @@ def live_model_metrics(
             "versions": dg.MetadataValue.md(
                 _md_table(["version", "accuracy", "mean_conf", "window", "rows", "last"], table)
             ),
+            "feedback_source": backend,
             "rows_read": len(rows),
             "rows_rejected": dg.MetadataValue.json(rejected),
             "points_published": len(points),

@@ -18,6 +18,7 @@ from ctscan_ops.registry.assets import (
     model_versions,
 )
 from ctscan_ops.registry.sensors import model_versions_sensor
+from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 
@@ -40,6 +41,8 @@ def resources(staged_world, gcs_url, metric_service, tmp_path):
         ),
         "monitoring": MonitoringResource(project="p-registry-dagster", endpoint=metric_service),
         "feedback_sqlite": SQLiteFeedbackResource(path=str(db)),
+        # only used after the cut-over (CTSCAN_FEEDBACK_BACKEND=firestore)
+        "firestore": FirestoreResource(project="p-registry-live"),
     }
 
 
@@ -126,6 +129,34 @@ def test_sensor_evaluation_promotion_refusal_live(staged_world, resources, monit
         assert v["baseline"] in versions  # the world's feedback was served by the baseline
         for s in series:
             assert 0.0 <= s.points[0].value.double_value <= 1.0
+
+
+def test_live_rows_are_the_same_from_firestore_after_migration(tmp_path, firestore_emulator):
+    """After the cut-over the live metrics read Firestore: same rows as SQLite had."""
+    from google.cloud import firestore as gfs
+
+    from ctscan_ops.feedback.migrate import migrate
+    from ctscan_ops.feedback.world import generate_feedback_db
+    from ctscan_ops.registry.assets import feedback_rows_firestore, feedback_rows_sqlite
+
+    db = tmp_path / "feedback.db"
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    generate_feedback_db(db, seed=5, n_rows=300, start=start, end=start + timedelta(days=20))
+    client = gfs.Client(project="p-registry-live-rows")
+    report = migrate(client, db)
+    from_sqlite = feedback_rows_sqlite(str(db))
+    from_firestore = feedback_rows_firestore(client)
+
+    def key(r):
+        ts = r["timestamp"]
+        ts = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
+        return (ts.astimezone(UTC).replace(microsecond=0), bool(r["is_correct"]))
+
+    # quarantined rows never reach Firestore; every migrated row is there exactly once
+    assert len(from_firestore) == report.migrated > 0
+    assert report.migrated + report.quarantined == report.rows_read
+    assert {key(r) for r in from_firestore} <= {key(r) for r in from_sqlite}
+    firestore_emulator.reset("p-registry-live-rows")
 
 
 def test_feedback_rows_skip_sqlite_duplicates(tmp_path) -> None:
