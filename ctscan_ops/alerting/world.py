@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,31 @@ def register_from_labels(labels: list[mw.LabelWindow]) -> IncidentRegister:
     return IncidentRegister(windows=windows)
 
 
+def drift_windows(ctx: Any) -> list[KnownIncident]:
+    """The drift part's scanner/protocol-change episode, as ground truth for ``data_drift``.
+
+    The drift reports publish each day's share stamped at the end of that day, so the window
+    runs from the first drifted day to the end of the day after the last one.
+    """
+    summary = getattr(ctx, "summaries", {}).get("drift") or {}
+    if not summary.get("drift_episode") or not summary.get("config", {}).get("drift_days"):
+        return []
+    start = datetime.fromisoformat(summary["drift_episode"]).replace(tzinfo=UTC).timestamp()
+    days = int(summary["config"]["drift_days"])
+    return [
+        KnownIncident(
+            id=f"drift-{summary['drift_episode']}",
+            environment=ctx.settings.environment,
+            severity="P1",
+            start=start,
+            end=start + (days + 1) * mw.DAY_S,
+            source="postmortem",
+            policy="data_drift",
+            note=f"scanner/protocol change: {days} days of drifted CT inputs (drift world)",
+        )
+    ]
+
+
 def services_for(project_id: str) -> tuple[mw.ServiceSpec, ...]:
     return tuple(dataclasses.replace(s, project_id=project_id) for s in mw.DEFAULT_SERVICES)
 
@@ -227,6 +253,8 @@ def generate(ctx: Any) -> dict[str, Any]:
     finally:
         store.close()
     register = register_from_labels(world.labels)
+    for window in drift_windows(ctx):
+        register = register.with_window(window)
     doc = register.to_json()
     out_dir = Path(ctx.data_dir) / "alerting"
     out_dir.mkdir(parents=True, exist_ok=True)
