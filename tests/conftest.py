@@ -18,6 +18,9 @@ from ctscan_ops.sandbox.processes import stop_group
 
 os.environ.setdefault("TF_CLI_CONFIG_FILE", "/dev/null")
 os.environ.setdefault("CTSCAN_MODE", "sandbox")
+# Tests use temporary instances (dg.instance_for_test); a DAGSTER_HOME left in the shell (e.g.
+# the demo's) must not leak a persistent instance into them.
+os.environ.pop("DAGSTER_HOME", None)
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def shadow_incidents(
         doc: dict[str, Any] = {"day": day, "catalog_hash": catalog.content_hash, "policies": {}}
         points = 0
         for policy in policies:
-            series = cache.for_policy(policy)
+            series = cache.for_policy(policy, since=start - lookback_s(policy))
             points += sum(len(s) for s in series)
             incidents = incidents_opened_between(policy, series, start, end, horizon)
             doc["policies"][f"{policy.environment}/{policy.name}"] = [
@@ -214,7 +214,7 @@ def alert_quality(
     for index, policy in enumerate([*policies, *deployed_variants]):
         variant = "catalog" if index < n_catalog else "deployed"
         env = policy.environment or ""
-        series = cache.for_policy(policy)
+        series = cache.for_policy(policy, since=start - lookback_s(policy))
         res = evaluate(policy, series, start, end)
         windows = register.windows_for(policy.name, env)
         q = score(res.incidents, windows, res.ticks, met=res.met, verdicts=verdicts)

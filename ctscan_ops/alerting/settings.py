@@ -1,11 +1,28 @@
 """Operator-facing settings of shadow-mode alerting, as a Dagster resource."""
 
+import os
 import time
+from functools import lru_cache
 
 import dagster as dg
 from pydantic import Field
 
-from ctscan_ops.alerting.catalog import Catalog, load_catalog
+from ctscan_ops.alerting.catalog import Catalog, default_catalog_path, load_catalog
+
+
+@lru_cache(maxsize=8)
+def _load_catalog_version(path: str, mtime_ns: int, size: int) -> Catalog:
+    return load_catalog(path)
+
+
+def cached_catalog(path: str | None = None) -> Catalog:
+    """The catalog, parsed once per file version (a sensor tick must not re-parse YAML)."""
+    p = str(path or default_catalog_path())
+    try:
+        st = os.stat(p)
+    except OSError:
+        return load_catalog(p)  # raises the CatalogError that names the file
+    return _load_catalog_version(p, st.st_mtime_ns, st.st_size)
 
 
 class AlertingSettings(dg.ConfigurableResource):
@@ -26,7 +43,7 @@ class AlertingSettings(dg.ConfigurableResource):
     now_override: float | None = Field(default=None, description="tests only: fixed clock")
 
     def catalog(self) -> Catalog:
-        return load_catalog(self.catalog_path)
+        return cached_catalog(self.catalog_path)
 
     def now(self) -> float:
         return self.now_override if self.now_override is not None else time.time()

@@ -98,7 +98,7 @@ def threshold_tuning_report(
     links: dict[str, Any] = {}
     for policy in policies:
         cond = policy.condition
-        series = cache.for_policy(policy)
+        series = cache.for_policy(policy, since=start - lookback_s(policy))
         groups = aligned_condition_values(cond, series, ticks)
         windows = register.windows_for(policy.name, env)
         current = (cond.threshold_value, cond.duration_s)
@@ -141,7 +141,8 @@ def threshold_tuning_report(
                 rec["threshold"],
                 incidents_for_setting(values, ticks, c1, rec["threshold"], rec["duration_s"]),
             )
-        line = values if values.ndim == 1 else np.nanmax(values, axis=0)
+        # the worst group per tick (ticks where no group has data stay NaN)
+        line = values if values.ndim == 1 else np.fmax.reduce(values, axis=0)
         timeline_key = f"{prefix}/{policy.name}-timeline.png"
         artifacts.put_bytes(
             timeline_key,
