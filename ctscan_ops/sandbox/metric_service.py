@@ -95,16 +95,25 @@ class MetricServiceImpl:
         self.store = store
         self.allow_system_metrics = allow_system_metrics
 
-    def _match(self, filter_text: str) -> Callable[[SeriesDescriptor], bool]:
+    def _select(self, filter_text: str) -> list[StoredSeries]:
+        """Stored series the filter selects; a pinned metric type uses the store's index."""
         from ctscan_ops.alerting.filters import FilterError, parse_filter
 
         try:
             parsed = parse_filter(filter_text)
         except FilterError as exc:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"invalid filter: {exc}") from None
-        return lambda d: parsed.matches(
-            d.metric_type, d.metric_labels, d.resource_type, d.resource_labels
-        )
+        candidates = self.store.all_series(parsed.metric_type)
+        return [
+            s
+            for s in candidates
+            if parsed.matches(
+                s.descriptor.metric_type,
+                s.descriptor.metric_labels,
+                s.descriptor.resource_type,
+                s.descriptor.resource_labels,
+            )
+        ]
 
     def list_time_series(self, request: ms.ListTimeSeriesRequest) -> ms.ListTimeSeriesResponse:
         if not request.name.startswith("projects/"):
@@ -133,8 +142,7 @@ class MetricServiceImpl:
         series_pos, point_pos = (
             _decode_token(request.page_token, fingerprint) if request.page_token else (0, 0)
         )
-        matches = self._match(request.filter)
-        selected = [s for s in self.store.all_series() if matches(s.descriptor)]
+        selected = self._select(request.filter)
 
         out: list[metric_types.TimeSeries] = []
         budget = page_size
