@@ -8,11 +8,12 @@ Every handler returns an exit code: 0 success, 1 failure, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 from datetime import datetime
+
+from ctscan_ops.domains import domain_module
 
 DOMAIN_CLIS: tuple[str, ...] = ("alerting", "infra", "registry", "feedback", "drift")
 
@@ -110,14 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     for domain in DOMAIN_CLIS:
-        module_name = f"ctscan_ops.{domain}.cli"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (module_name, f"ctscan_ops.{domain}"):
-                continue
-            raise
-        module.register(sub)
+        module = domain_module(domain, "cli")
+        if module is not None:
+            module.register(sub)
     return parser
 
 

@@ -1,21 +1,19 @@
 """The ctscan_ops code location: every domain's definitions plus the shared resources.
 
 Each domain package exports ``defs`` from ``ctscan_ops/<domain>/definitions.py``; adding a
-domain means adding its name to ``DOMAINS``. Nothing here imports torch or evidently: loading
-the code location must stay fast and need no credentials.
+domain means adding its name to ``ctscan_ops.domains.DOMAINS``. Nothing here imports torch or
+evidently: loading the code location must stay fast and need no credentials.
 """
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 import dagster as dg
 
 from ctscan_ops.config import Settings, get_settings
+from ctscan_ops.domains import DOMAINS, domain_module
 from ctscan_ops.resources import build_resources
-
-DOMAINS: tuple[str, ...] = ("infra", "alerting", "drift", "registry", "feedback")
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -25,14 +23,9 @@ def domain_definitions() -> dict[str, dg.Definitions]:
     """Each built domain's ``defs``; a domain without a definitions module is not built yet."""
     found: dict[str, dg.Definitions] = {}
     for domain in DOMAINS:
-        module_name = f"ctscan_ops.{domain}.definitions"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (module_name, f"ctscan_ops.{domain}"):
-                continue
-            raise
-        found[domain] = module.defs
+        module = domain_module(domain, "definitions")
+        if module is not None:
+            found[domain] = module.defs
     return found
 
 

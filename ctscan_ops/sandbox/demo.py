@@ -12,7 +12,6 @@ materialized.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.config import REPO_ROOT, get_settings
+from ctscan_ops.domains import domain_module
 
 # The demo prints one line per run; the full event log is in the instance (and the UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -235,14 +235,10 @@ def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> int:
     instance = dg.DagsterInstance.get()
     runner = DemoRunner(instance, defs)
     for domain in DEMO_ORDER:
-        module_name = f"ctscan_ops.{domain}.definitions"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (module_name, f"ctscan_ops.{domain}"):
-                print(f"== {domain}: not built yet")
-                continue
-            raise
+        module = domain_module(domain, "definitions")
+        if module is None:
+            print(f"== {domain}: not built yet")
+            continue
         print(f"== {domain}")
         steps = getattr(module, "demo_steps", None)
         if steps is not None:
