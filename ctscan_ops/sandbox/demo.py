@@ -211,6 +211,17 @@ def _world_is_current(manifest: dict[str, Any] | None, seed: int, days: int, end
 
 
 def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> int:
+    """Run the demo; with ``keep_running=False`` the sandbox is stopped even if a step fails."""
+    from ctscan_ops.sandbox import services
+
+    try:
+        return _run_demo(seed, days)
+    finally:
+        if not keep_running:
+            services.down()
+
+
+def _run_demo(seed: int, days: int) -> int:
     from ctscan_ops.sandbox import services
     from ctscan_ops.sandbox.world import default_world_end, generate_world, read_manifest
 
@@ -263,8 +274,6 @@ Where to look:
   Artifacts        : {settings.endpoints.gcs_url}/storage/v1/b/{settings.artifacts_bucket}/o
   World manifest   : {settings.data_dir / "world.json"}
   Stop the sandbox : ctscan-ops sandbox down""")
-    if not keep_running:
-        services.down()
     return 1 if failed else 0
 
 
