@@ -94,3 +94,19 @@ def monitoring_client(metric_service: str):
     from ctscan_ops.resources.monitoring import make_metric_client
 
     return make_metric_client(metric_service)
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Start every test without a "current" Dagster defs-state storage.
+
+    Each DagsterInstance registers its storage in a context variable and holds it only by a
+    weak reference; when an instance made by an earlier test (an ephemeral one inside
+    ``dg.materialize``, a fixture's) is gone, a later definitions load in the same thread
+    fails with "Attempted to resolve undefined DagsterInstance weakref" (Dagster 1.13.27).
+    Tests never share instances, so clearing it is always right.
+    """
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield

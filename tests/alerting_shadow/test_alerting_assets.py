@@ -220,8 +220,9 @@ def test_sensor_ticks_match_the_daily_view(world):
     assert [r.partition_key for r in runs] == [day]
     assert runs[0].run_key.startswith(f"shadow_incidents:{day}:")
     # an old cursor replays nothing new: same run key, so Dagster would not run it twice
-    ctx = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources=res
-    )
-    again = shadow_alert_sensor(ctx)
+    # (a disposed instance, never a bare ephemeral one: an instance left open keeps itself as
+    # Dagster's current defs-state storage and breaks later definition loads)
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=res)
+        again = shadow_alert_sensor(ctx)
     assert again.run_requests == [] and again.asset_events == []
