@@ -30,12 +30,12 @@ def main() -> None:
     parser.add_argument("--feeder-minutes", type=int, default=120)
     args = parser.parse_args()
 
-    from ctscan_ops.alerting import metric_world as mw
-    from ctscan_ops.alerting import world as alert_world
-    from ctscan_ops.alerting.feeder import Feeder
     from ctscan_ops.resources.monitoring import make_metric_client
     from ctscan_ops.sandbox.metric_service import build_server
     from ctscan_ops.sandbox.metric_store import MetricStore
+    from ctscan_ops.sandbox.worlds import alerting as alert_world
+    from ctscan_ops.sandbox.worlds import metric_world as mw
+    from ctscan_ops.sandbox.worlds.feeder import Feeder
 
     end = 20_400 * DAY
     start = end - args.days * DAY

@@ -36,7 +36,7 @@ def bench_features(n_images: int, size: int, n_numpy: int) -> dict:
         extract_features,
         reference_features_numpy,
     )
-    from ctscan_ops.drift.phantoms import make_dataset
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     images, _ = make_dataset(n_images, seed=0, image_size=size)
     default_threads = torch.get_num_threads()
@@ -87,7 +87,7 @@ def _rows(n: int, seed: int, pool: np.ndarray, classes: np.ndarray, conf: np.nda
 def make_pool(path: str) -> None:
     """Features of 2000 phantoms (64x64), saved for the report subprocesses to sample from."""
     from ctscan_ops.drift.features import extract_features
-    from ctscan_ops.drift.phantoms import make_dataset
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     images, labels = make_dataset(2000, seed=1, image_size=64)
     np.savez(path, pool=extract_features(images), labels=labels)
@@ -181,7 +181,7 @@ def _world_calibration_in(root: Path, days: int) -> None:
     from ctscan_ops.drift import calibration as cal
     from ctscan_ops.drift.pipeline import assemble_day_features, reference_profile_frame
     from ctscan_ops.drift.report import drift_threshold, run_drift_report
-    from ctscan_ops.drift.world import (
+    from ctscan_ops.sandbox.worlds.drift import (
         LABELS_KEY,
         DirSink,
         day_log_key,

@@ -114,9 +114,9 @@ def main() -> int:
         print(json.dumps(worker(args.worker, args.db, args.rows, args.project)))
         return 0
 
-    from ctscan_ops.feedback.world import generate_feedback_db
     from ctscan_ops.sandbox.processes import stop_group
     from ctscan_ops.sandbox.services import start_service
+    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-migration-"))
     db = args.db or tmp / "feedback.db"

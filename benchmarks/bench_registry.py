@@ -36,8 +36,8 @@ def _median_time(fn: Callable[[], object], repeat: int) -> float:
 def bench_evaluation(n_images: int) -> dict[str, float]:
     import torch
 
-    from ctscan_ops.drift.phantoms import make_dataset
     from ctscan_ops.registry.models import build_model, preprocess
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     torch.set_num_threads(1)
     images, _ = make_dataset(n_images, seed=1, image_size=64)

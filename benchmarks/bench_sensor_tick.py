@@ -49,9 +49,9 @@ def _pct(xs: list[float], q: float) -> float:
 
 def load_world(db: Path, days: int) -> dict[str, Any]:
     """Generate and load a world of ``days`` days ending at END, unless ``db`` holds it."""
-    from ctscan_ops.alerting import metric_world as mw
-    from ctscan_ops.alerting import world as alert_world
     from ctscan_ops.sandbox.metric_store import MetricStore
+    from ctscan_ops.sandbox.worlds import alerting as alert_world
+    from ctscan_ops.sandbox.worlds import metric_world as mw
 
     marker = db.with_suffix(".json")
     if db.exists() and marker.exists() and json.loads(marker.read_text()).get("days") == days:

@@ -62,7 +62,7 @@ resource "terraform_data" "r" {{
 def google_shaped_plan(workdir: Path, n: int) -> Path:
     import numpy as np
 
-    from ctscan_ops.infra.world import build_environment
+    from ctscan_ops.sandbox.worlds.infra import build_environment
 
     rng = np.random.default_rng([7, zlib.crc32(b"bench")])
     _state, plan, _facts = build_environment("prod", rng, datetime(2026, 11, 26, tzinfo=UTC))

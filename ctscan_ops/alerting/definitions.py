@@ -33,9 +33,9 @@ def demo_steps(runner: Any) -> None:
     import time
     from datetime import datetime
 
-    from ctscan_ops.alerting.feeder import catch_up
     from ctscan_ops.config import get_settings
     from ctscan_ops.sandbox.world import read_manifest
+    from ctscan_ops.sandbox.worlds.feeder import catch_up
 
     settings = get_settings()
     manifest = read_manifest(settings) or {}

@@ -83,7 +83,7 @@ def reference_profile(
 
     from ctscan_ops.drift.features import FEATURE_COLUMNS
     from ctscan_ops.drift.pipeline import profile_table, reference_profile_frame
-    from ctscan_ops.drift.world import REFERENCE_POINTER, reference_keys
+    from ctscan_ops.sandbox.worlds.drift import REFERENCE_POINTER, reference_keys
 
     version = config.model_version or drift_logs.get_json(REFERENCE_POINTER)["model_version"]
     npz_key, pred_key = reference_keys(version)
@@ -122,7 +122,7 @@ def prediction_features(
     counted, listed and quarantined.
     """
     from ctscan_ops.drift.pipeline import assemble_day_features
-    from ctscan_ops.drift.world import day_log_key
+    from ctscan_ops.sandbox.worlds.drift import day_log_key
 
     day = context.partition_key
     log_key = day_log_key(date.fromisoformat(day))
@@ -306,7 +306,7 @@ def drift_calibration(
     episode (recall), per threshold, from every stored daily report summary."""
     from ctscan_ops.drift import calibration as cal
     from ctscan_ops.drift.report import drift_threshold
-    from ctscan_ops.drift.world import LABELS_KEY
+    from ctscan_ops.sandbox.worlds.drift import LABELS_KEY
 
     threshold = drift_threshold(_environment())
     summaries: dict[str, Any] = {}

@@ -115,7 +115,7 @@ def model_versions(context: dg.AssetExecutionContext, registry: RegistryResource
 def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResource):
     """Held-out metrics of one version: accuracy, per-class P/R, macro-F1, ECE, CPU latency."""
     from ctscan_ops.registry.evaluate import evaluate_model
-    from ctscan_ops.registry.world import get_holdout_spec, load_holdout
+    from ctscan_ops.sandbox.worlds.registry import get_holdout_spec, load_holdout
 
     store = registry.store()
     spec = get_holdout_spec(store)

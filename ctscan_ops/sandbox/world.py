@@ -10,6 +10,7 @@ today's midnight, so two runs on the same day with the same seed produce the sam
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import time
 import zlib
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ctscan_ops.config import Settings
-from ctscan_ops.domains import domain_module
 
 WORLD_PARTS: tuple[str, ...] = ("infra", "feedback", "drift", "registry", "alerting")
 DEFAULT_DAYS = 35
@@ -91,8 +91,8 @@ class WorldContext:
 
 def load_part(name: str) -> Callable[[WorldContext], dict[str, Any]] | None:
     """The domain's ``generate`` function, or None if that domain has no world part yet."""
-    module = domain_module(name, "world")
-    return None if module is None else module.generate
+    module = importlib.import_module(f"ctscan_ops.sandbox.worlds.{name}")
+    return module.generate
 
 
 def tree_digest(root: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from ctscan_ops.alerting.world import drift_windows
+from ctscan_ops.sandbox.worlds.alerting import drift_windows
 
 
 def test_drift_episode_becomes_a_data_drift_window():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting import metric_world as mw
+from ctscan_ops.sandbox.worlds import metric_world as mw
 
 DAY = 86_400
 # A fixed world end (a UTC midnight), so tests never depend on today's date.

@@ -14,12 +14,12 @@ import uuid
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting import metric_world as mw
-from ctscan_ops.alerting import world as alert_world
-from ctscan_ops.alerting.feeder import Feeder, SimClock, run_live, run_steps, simulated_now
 from ctscan_ops.alerting.incidents import RegisterStore
 from ctscan_ops.alerting.metric_source import fetch_time_series
 from ctscan_ops.sandbox.metric_store import MetricStore
+from ctscan_ops.sandbox.worlds import alerting as alert_world
+from ctscan_ops.sandbox.worlds import metric_world as mw
+from ctscan_ops.sandbox.worlds.feeder import Feeder, SimClock, run_live, run_steps, simulated_now
 
 from .conftest import DAY, WORLD_END
 
@@ -240,7 +240,7 @@ def test_cli_runs_bounded_and_rejects_bad_input(tmp_path, gcs_emulator, metric_s
         "STORAGE_EMULATOR_HOST": gcs_emulator,
         "CTSCAN_MONITORING_ENDPOINT": metric_service,
     }
-    cmd = [sys.executable, "-m", "ctscan_ops.alerting.feeder"]
+    cmd = [sys.executable, "-m", "ctscan_ops.sandbox.worlds.feeder"]
     proc = subprocess.run(
         [
             *cmd,

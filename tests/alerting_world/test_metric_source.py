@@ -12,8 +12,6 @@ import pytest
 from google.api import distribution_pb2
 from google.cloud import monitoring_v3
 
-from ctscan_ops.alerting import metric_world as mw
-from ctscan_ops.alerting import world as alert_world
 from ctscan_ops.alerting.metric_source import (
     MetricSourceError,
     fetch_condition_series,
@@ -21,6 +19,8 @@ from ctscan_ops.alerting.metric_source import (
     series_from_pb,
 )
 from ctscan_ops.sandbox.metric_store import MetricStore
+from ctscan_ops.sandbox.worlds import alerting as alert_world
+from ctscan_ops.sandbox.worlds import metric_world as mw
 
 from .conftest import DAY, WORLD_END
 

@@ -7,9 +7,9 @@ import hashlib
 import json
 import sqlite3
 
-from ctscan_ops.alerting import world as alert_world
 from ctscan_ops.alerting.incidents import REGISTER_KEY, IncidentRegister, RegisterStore
 from ctscan_ops.resources.storage import ArtifactStore
+from ctscan_ops.sandbox.worlds import alerting as alert_world
 
 from .conftest import make_ctx
 
@@ -92,8 +92,8 @@ def test_generate_is_deterministic_and_writes_everything(tmp_path, gcs_emulator,
 
 def test_regenerating_replaces_the_previous_world(world_settings):
     """A second world (other seed) in the same sandbox leaves no points of the first one."""
-    from ctscan_ops.alerting import metric_world as mw
     from ctscan_ops.sandbox.metric_store import MetricStore
+    from ctscan_ops.sandbox.worlds import metric_world as mw
 
     alert_world.generate(make_ctx(world_settings, 21, days=2))
     first, _ = _store_digest(world_settings.sandbox_dir / "monitoring.sqlite3")

@@ -19,9 +19,9 @@ from ctscan_ops.drift.assets import (
     reference_profile,
 )
 from ctscan_ops.drift.pipeline import DRIFT_SHARE_METRIC, FEATURE_DRIFTED_METRIC
-from ctscan_ops.drift.world import BucketSink, WorldConfig, generate_prediction_logs
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
 from ctscan_ops.resources.storage import make_storage_client
+from ctscan_ops.sandbox.worlds.drift import BucketSink, WorldConfig, generate_prediction_logs
 
 PROJECT = "ctscan-drift-test"
 START = date(2026, 10, 5)  # a Monday, inside the shared daily partitions

@@ -7,7 +7,7 @@ import pytest
 
 from ctscan_ops.ct_classes import CLASS_INDEX, CLASSES, class_from_folder
 from ctscan_ops.drift.features import FEATURE_COLUMNS, extract_features
-from ctscan_ops.drift.phantoms import SHIFTS, Acquisition, make_dataset, resolve_shift
+from ctscan_ops.sandbox.worlds.phantoms import SHIFTS, Acquisition, make_dataset, resolve_shift
 
 
 def col(feats: np.ndarray, name: str) -> np.ndarray:

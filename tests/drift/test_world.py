@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from ctscan_ops.drift.features import FEATURE_COLUMNS, extract_features
-from ctscan_ops.drift.world import (
+from ctscan_ops.sandbox.world import tree_digest
+from ctscan_ops.sandbox.worlds.drift import (
     LABELS_KEY,
     REFERENCE_POINTER,
     DirSink,
@@ -20,7 +21,6 @@ from ctscan_ops.drift.world import (
     generate_prediction_logs,
     reference_keys,
 )
-from ctscan_ops.sandbox.world import tree_digest
 
 SMALL = WorldConfig(
     rows_per_day=40,
@@ -125,8 +125,8 @@ def test_world_part_writes_into_the_drift_logs_bucket(gcs_emulator, tmp_path):
     from datetime import UTC, datetime
 
     from ctscan_ops.config import get_settings
-    from ctscan_ops.drift.world import generate
     from ctscan_ops.sandbox.world import WorldContext
+    from ctscan_ops.sandbox.worlds.drift import generate
 
     settings = get_settings(
         {

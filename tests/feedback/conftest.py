@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ctscan_ops.feedback.world import generate_feedback_db
+from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
 
 def free_port() -> int:

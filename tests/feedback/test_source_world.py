@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ctscan_ops.feedback import schema, source, world
+from ctscan_ops.feedback import schema, source
+from ctscan_ops.sandbox.worlds import feedback as world
 
 from .conftest import END, START
 

@@ -26,7 +26,7 @@ from ctscan_ops.infra.policy_drift import (
 )
 from ctscan_ops.infra.state import load_state, loads_state
 from ctscan_ops.infra.tfjson import TerraformJSONError
-from ctscan_ops.infra.world import DRIFTED_POLICY_VALUES, generate_to
+from ctscan_ops.sandbox.worlds.infra import DRIFTED_POLICY_VALUES, generate_to
 
 from .test_terraform_static import TF, module_calls, resources
 

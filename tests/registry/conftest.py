@@ -79,8 +79,8 @@ def staged_world(gcs_emulator: str):
 
     from ctscan_ops.registry.store import RegistryStore
     from ctscan_ops.registry.train import torch_threads
-    from ctscan_ops.registry.world import stage_registry
     from ctscan_ops.resources.storage import make_storage_client
+    from ctscan_ops.sandbox.worlds.registry import stage_registry
 
     client = make_storage_client("test-project", gcs_emulator)
     name = f"models-world-{uuid.uuid4().hex[:8]}"

@@ -27,7 +27,7 @@ ASSETS = [model_versions, model_evaluation, challenger_model, champion_model, li
 
 @pytest.fixture()
 def resources(staged_world, gcs_url, metric_service, tmp_path):
-    from ctscan_ops.feedback.world import generate_feedback_db
+    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
     store, _, start = staged_world
     db = tmp_path / "feedback.db"
@@ -136,8 +136,8 @@ def test_live_rows_are_the_same_from_firestore_after_migration(tmp_path, firesto
     from google.cloud import firestore as gfs
 
     from ctscan_ops.feedback.migrate import migrate
-    from ctscan_ops.feedback.world import generate_feedback_db
     from ctscan_ops.registry.assets import feedback_rows_firestore, feedback_rows_sqlite
+    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
     db = tmp_path / "feedback.db"
     start = datetime(2026, 10, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ctscan_ops.registry.world import get_holdout_spec
+from ctscan_ops.sandbox.worlds.registry import get_holdout_spec
 
 
 def test_world_story(staged_world) -> None:

@@ -1,6 +1,6 @@
 """The alerting part of the sandbox world: weeks of Cloud Run-like series and the ground truth.
 
-``generate(ctx)`` bulk-loads the series of :mod:`ctscan_ops.alerting.metric_world` into the
+``generate(ctx)`` bulk-loads the series of :mod:`ctscan_ops.sandbox.worlds.metric_world` into the
 sandbox MetricService's store (values encoded once as the API's ``TypedValue`` bytes), writes
 the incident register (artifact store and ``data_dir/alerting/incident_register.json``) and the
 generator state the live feeder continues from (``data_dir/alerting/world_state.json``).
@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from google.api import distribution_pb2, metric_pb2
 
-from ctscan_ops.alerting import metric_world as mw
 from ctscan_ops.alerting.incidents import (
     REGISTER_KEY,
     IncidentRegister,
@@ -26,6 +25,7 @@ from ctscan_ops.alerting.incidents import (
     RegisterStore,
 )
 from ctscan_ops.sandbox.metric_store import SeriesDescriptor
+from ctscan_ops.sandbox.worlds import metric_world as mw
 
 STATE_FILE = "world_state.json"
 REGISTER_FILE = "incident_register.json"

@@ -15,8 +15,8 @@ What it writes (keys in the drift-logs bucket, or under a local directory):
 
 The story: a stable protocol, day-to-day variation in volume and case mix, a small dose jitter;
 from ``drift_start`` for ``drift_days`` days a new scanner with a low-dose sharp-kernel protocol
-(:data:`ctscan_ops.drift.phantoms.SHIFTS` ``protocol_change``) takes over (half the studies on
-its first day, all of them after), then the old protocol is restored. One day has no
+(:data:`ctscan_ops.sandbox.worlds.phantoms.SHIFTS` ``protocol_change``) takes over (half the
+studies on its first day, all of them after), then the old protocol is restored. One day has no
 predictions (API outage) and a few stored images are corrupt (truncated uploads).
 
 The predicting "model" is a linear discriminant on 8x8-pooled pixels fitted on a separate
@@ -190,7 +190,7 @@ def _day_images(
     rng: np.random.Generator, cfg: WorldConfig, index: int, n: int
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
     """Images of one day: the case mix drifts a little; the protocol depends on the episode."""
-    from ctscan_ops.drift.phantoms import REFERENCE, SHIFTS, make_dataset, with_acquisition
+    from ctscan_ops.sandbox.worlds.phantoms import REFERENCE, SHIFTS, make_dataset, with_acquisition
 
     mix = rng.dirichlet(np.asarray(CASE_MIX) * 60)
     in_episode = cfg.drift_start <= index < cfg.drift_start + cfg.drift_days
@@ -229,7 +229,7 @@ def generate_prediction_logs(
     import pandas as pd
 
     from ctscan_ops.drift.features import extract_features
-    from ctscan_ops.drift.phantoms import make_dataset
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     cfg = config or WorldConfig()
     if days < 1:
@@ -318,7 +318,7 @@ def generate_prediction_logs(
         )
         progress(f"drift world: {day.isoformat()} {label} {n} rows")
 
-    from ctscan_ops.drift.phantoms import SHIFTS
+    from ctscan_ops.sandbox.worlds.phantoms import SHIFTS
 
     labels_doc = {
         "start": start.isoformat(),

@@ -1103,11 +1103,11 @@ def catalog_policies_for(env: str, catalog_path: Path | None = None) -> dict[str
 
     from ctscan_ops.infra.policy_drift import expected_policies
 
-    path = catalog_path or Path(__file__).resolve().parents[2] / "terraform" / "alert_policies.yaml"
+    path = catalog_path or Path(__file__).resolve().parents[3] / "terraform" / "alert_policies.yaml"
     raw = yaml.safe_load(path.read_text())["policies"]
     _, resolved = expected_policies(env, path, {}, ENABLE_P1P2[env])
     runbooks = (
-        Path(__file__).resolve().parents[2] / "terraform" / "modules" / "monitoring" / "runbooks"
+        Path(__file__).resolve().parents[3] / "terraform" / "modules" / "monitoring" / "runbooks"
     )
     out = {}
     for key, p in raw.items():

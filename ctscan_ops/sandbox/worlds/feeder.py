@@ -1,6 +1,6 @@
 """The live feeder: keeps the sandbox's Cloud Run series growing, as production would.
 
-It continues the world's generator (:mod:`ctscan_ops.alerting.metric_world` is a function of
+It continues the world's generator (:mod:`ctscan_ops.sandbox.worlds.metric_world` is a function of
 ``(base seed, service, day)``, so the minutes it appends are exactly the minutes the world would
 have generated there) and writes them through the real ``google-cloud-monitoring`` client's
 ``create_time_series``, with the API's rules: one point per series per request, at most 200
@@ -17,7 +17,7 @@ accelerated feeder (the shadow sensor in the sandbox) take "now" from :func:`sim
 Incidents the feeder's days contain are added to the incident register once they are over,
 the way a postmortem would be filed (``--no-register`` to skip).
 
-    python -m ctscan_ops.alerting.feeder --speed 60 --duration 30
+    python -m ctscan_ops.sandbox.worlds.feeder --speed 60 --duration 30
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctscan_ops.alerting import metric_world as mw
-from ctscan_ops.alerting import world as alert_world
+from ctscan_ops.sandbox.worlds import alerting as alert_world
+from ctscan_ops.sandbox.worlds import metric_world as mw
 
 FEEDER_STATE_FILE = "feeder_state.json"
 MAX_SERIES_PER_REQUEST = 200
@@ -331,7 +331,7 @@ def _sandbox_client(endpoint: str) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ctscan_ops.alerting.feeder", description=__doc__.splitlines()[0]
+        prog="python -m ctscan_ops.sandbox.worlds.feeder", description=__doc__.splitlines()[0]
     )
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     p.add_argument("--duration", type=float, default=60.0, help="wall seconds to run")

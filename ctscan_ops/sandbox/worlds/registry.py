@@ -38,7 +38,7 @@ class RegistryWorldConfig:
 def holdout_spec(seed: int, n: int, image_size: int) -> dict[str, Any]:
     """How to regenerate the held-out set; ``dataset`` names it in every evaluation."""
     return {
-        "generator": "ctscan_ops.drift.phantoms.make_dataset",
+        "generator": "ctscan_ops.sandbox.worlds.phantoms.make_dataset",
         "seed": seed,
         "n": n,
         "image_size": image_size,
@@ -47,7 +47,7 @@ def holdout_spec(seed: int, n: int, image_size: int) -> dict[str, Any]:
 
 
 def load_holdout(spec: dict[str, Any]) -> tuple[Any, Any]:
-    from ctscan_ops.drift.phantoms import make_dataset
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     return make_dataset(spec["n"], spec["seed"], image_size=spec["image_size"])
 
@@ -97,10 +97,10 @@ def stage_registry(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train, register and evaluate the three versions; set champion and challenger."""
-    from ctscan_ops.drift.phantoms import make_dataset
     from ctscan_ops.registry.evaluate import evaluate_model
     from ctscan_ops.registry.gate import challenger_beats_champion
     from ctscan_ops.registry.train import TrainConfig, train_model
+    from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     cfg = config or RegistryWorldConfig()
     spec = holdout_spec(seed + 1000, cfg.n_holdout, cfg.image_size)
