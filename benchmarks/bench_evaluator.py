@@ -22,13 +22,13 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ctscan_ops.alerting.catalog import Aggregation, Condition  # noqa: E402
-from ctscan_ops.alerting.evaluator import (  # noqa: E402
+from ctscan_ops.alerting.engine.evaluator import (  # noqa: E402
     aligned_condition_values,
     incidents_from_values,
     make_ticks,
 )
-from ctscan_ops.alerting.reference import reference_evaluate  # noqa: E402
-from ctscan_ops.alerting.series import TimeSeries  # noqa: E402
+from ctscan_ops.alerting.engine.reference import reference_evaluate  # noqa: E402
+from ctscan_ops.alerting.engine.series import TimeSeries  # noqa: E402
 
 T0 = 1_767_225_600
 

@@ -91,7 +91,7 @@ def bare_list_s(client: Any, start: float, end: float) -> tuple[float, int]:
     """One raw list_time_series call, pages consumed, nothing converted: the baseline."""
     from google.cloud import monitoring_v3
 
-    from ctscan_ops.alerting.metric_source import _interval
+    from ctscan_ops.alerting.engine.metric_source import _interval
 
     t0 = time.perf_counter()
     pager = client.list_time_series(
@@ -111,7 +111,7 @@ class CallCounter:
     """Counts fetch_time_series calls and points while installed (a tick's read volume)."""
 
     def __init__(self) -> None:
-        import ctscan_ops.alerting.metric_source as ms
+        import ctscan_ops.alerting.engine.metric_source as ms
 
         self.ms = ms
         self.calls = 0

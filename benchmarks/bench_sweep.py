@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ctscan_ops.alerting.evaluator import incidents_from_values
+from ctscan_ops.alerting.engine.evaluator import incidents_from_values
 from ctscan_ops.alerting.sweep import sweep
 
 N = 43_200

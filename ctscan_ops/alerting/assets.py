@@ -78,7 +78,7 @@ def shadow_incidents(
     alerting: AlertingSettings,
 ) -> dg.MaterializeResult:
     """Incidents every policy would have opened each day, evaluated from the raw series."""
-    from ctscan_ops.alerting.runtime import SeriesCache, resolved_policies
+    from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow import incidents_opened_between, lookback_s
 
     catalog = alerting.catalog()
@@ -167,11 +167,11 @@ def alert_quality(
     alerting: AlertingSettings,
 ) -> dg.MaterializeResult:
     """Precision, false discovery rate, recall, detection/reset time and readiness per policy."""
-    from ctscan_ops.alerting.evaluator import evaluate
+    from ctscan_ops.alerting.engine.evaluator import evaluate
+    from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.incidents import RegisterStore
     from ctscan_ops.alerting.plots import incident_timeline_png
     from ctscan_ops.alerting.quality import score
-    from ctscan_ops.alerting.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow import lookback_s
 
     days = sorted(context.instance.get_materialized_partitions(dg.AssetKey("shadow_incidents")))

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ctscan_ops.alerting.filters import FilterError, parse_filter
+from ctscan_ops.alerting.engine.filters import FilterError, parse_filter
 
 __all__ = [
     "ALIGNERS",

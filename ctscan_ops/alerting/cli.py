@@ -65,11 +65,11 @@ from ctscan_ops.alerting.catalog import (
     parse_condition,
     resolve_policy,
 )
-from ctscan_ops.alerting.evaluator import EvaluationError, EvaluationResult, evaluate, iso
-from ctscan_ops.alerting.filters import FilterError
-from ctscan_ops.alerting.io import InputError, parse_time, read_labels, read_series
+from ctscan_ops.alerting.engine.evaluator import EvaluationError, EvaluationResult, evaluate, iso
+from ctscan_ops.alerting.engine.filters import FilterError
+from ctscan_ops.alerting.engine.io import InputError, parse_time, read_labels, read_series
+from ctscan_ops.alerting.engine.series import SeriesError, TimeSeries
 from ctscan_ops.alerting.quality import score
-from ctscan_ops.alerting.series import SeriesError, TimeSeries
 
 __all__ = ["backtest", "build_parser", "main", "register"]
 

@@ -1,7 +1,7 @@
 """Shadow-mode evaluation over time: incremental (sensor) and by day (backfillable asset).
 
 A disabled Cloud Monitoring policy does not evaluate, so ctscan_ops replays what it would have
-done. Two entry points, one semantics (:func:`ctscan_ops.alerting.evaluator.evaluate`):
+done. Two entry points, one semantics (:func:`ctscan_ops.alerting.engine.evaluator.evaluate`):
 
 - :func:`advance` moves a policy's shadow state forward from the last evaluated tick to a new
   one, returning incident open/close events. It looks back only ``lookback_s(policy)`` before
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ctscan_ops.alerting.catalog import Policy
-from ctscan_ops.alerting.evaluator import TICK_S, Incident, evaluate, incident_id, iso
-from ctscan_ops.alerting.series import TimeSeries
+from ctscan_ops.alerting.engine.evaluator import TICK_S, Incident, evaluate, incident_id, iso
+from ctscan_ops.alerting.engine.series import TimeSeries
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Given the per-tick aligned values of a condition (60 s evaluation ticks, NaN = no data), compute
 the incident counts and quality figures for *every* threshold that changes the outcome, for each
 candidate retest duration, without evaluating the thresholds one by one. Semantics are those of
-:mod:`ctscan_ops.alerting.evaluator` and :mod:`ctscan_ops.alerting.quality`; the tests hold the
-sweep equal to them (and to a brute-force loop) at every breakpoint and between breakpoints.
+:mod:`ctscan_ops.alerting.engine.evaluator` and :mod:`ctscan_ops.alerting.quality`; the tests hold
+the sweep equal to them (and to a brute-force loop) at every breakpoint and between breakpoints.
 
 The algorithm
 -------------

@@ -108,7 +108,7 @@ class Condition1D:
 
 
 def _iso(ts: float) -> str:
-    from ctscan_ops.alerting.evaluator import iso
+    from ctscan_ops.alerting.engine.evaluator import iso
 
     return iso(ts)
 
@@ -439,7 +439,7 @@ def incidents_for_setting(
 ) -> list[tuple[float, float | None]]:
     """(open, close) of the incidents one setting opens, from the shadow evaluator itself
     (for timelines; the sweep gives the same counts, see the agreement tests)."""
-    from ctscan_ops.alerting.evaluator import incidents_from_values
+    from ctscan_ops.alerting.engine.evaluator import incidents_from_values
 
     _, incs = incidents_from_values(
         np.asarray(values, dtype=float),

@@ -67,9 +67,9 @@ def threshold_tuning_report(
     """Recommended threshold/duration per P1/P2 policy, proven on held-out data, as tfvars."""
     import numpy as np
 
-    from ctscan_ops.alerting.evaluator import aligned_condition_values, make_ticks
+    from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
+    from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.incidents import RegisterStore, parse_time
-    from ctscan_ops.alerting.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow import lookback_s
     from ctscan_ops.alerting.tfvars import recommendation_from_doc, update_tfvars
     from ctscan_ops.alerting.tuning import (

@@ -36,15 +36,15 @@ from typing import Any
 import numpy as np
 
 from ctscan_ops.alerting.catalog import CatalogError, format_duration
-from ctscan_ops.alerting.evaluator import (
+from ctscan_ops.alerting.engine.evaluator import (
     EvaluationError,
     aligned_condition_values,
     iso,
     make_ticks,
 )
-from ctscan_ops.alerting.filters import FilterError
-from ctscan_ops.alerting.io import InputError, parse_time, read_labels
-from ctscan_ops.alerting.series import SeriesError
+from ctscan_ops.alerting.engine.filters import FilterError
+from ctscan_ops.alerting.engine.io import InputError, parse_time, read_labels
+from ctscan_ops.alerting.engine.series import SeriesError
 from ctscan_ops.alerting.sweep import SweepInputError, candidate_durations
 from ctscan_ops.alerting.tuning import (
     DEFAULT_DURATIONS_S,

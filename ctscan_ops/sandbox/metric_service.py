@@ -5,8 +5,8 @@ over the real wire protocol: the unmodified ``google-cloud-monitoring`` client t
 an insecure channel on 127.0.0.1. What it implements, with the API's rules:
 
 - ``ListTimeSeries``: ``filter`` (metric.type, resource.type, metric/resource labels, AND,
-  ``=``/``!=``; parsed by :mod:`ctscan_ops.alerting.filters`), ``interval`` (points whose end time
-  is in ``(start, end]``; ``[end, end]`` when start is unset or equal), ``view`` FULL/HEADERS,
+  ``=``/``!=``; parsed by :mod:`ctscan_ops.alerting.engine.filters`), ``interval`` (points whose end
+  time is in ``(start, end]``; ``[end, end]`` when start is unset or equal), ``view`` FULL/HEADERS,
   ``page_size`` counted in points with ``next_page_token``; points newest first. Server-side
   ``aggregation`` is refused with UNIMPLEMENTED: ctscan_ops aligns client-side (the shadow
   evaluator must see raw points anyway).
@@ -97,7 +97,7 @@ class MetricServiceImpl:
 
     def _select(self, filter_text: str) -> list[StoredSeries]:
         """Stored series the filter selects; a pinned metric type uses the store's index."""
-        from ctscan_ops.alerting.filters import FilterError, parse_filter
+        from ctscan_ops.alerting.engine.filters import FilterError, parse_filter
 
         try:
             parsed = parse_filter(filter_text)

@@ -15,9 +15,9 @@ from ctscan_ops.alerting.catalog import (
     load_catalog,
     parse_catalog,
 )
-from ctscan_ops.alerting.evaluator import evaluate
-from ctscan_ops.alerting.filters import parse_filter
-from ctscan_ops.alerting.series import TimeSeries
+from ctscan_ops.alerting.engine.evaluator import evaluate
+from ctscan_ops.alerting.engine.filters import parse_filter
+from ctscan_ops.alerting.engine.series import TimeSeries
 
 EXPECTED = {
     "api_downtime": "P0",

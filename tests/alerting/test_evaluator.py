@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger, parse_condition
-from ctscan_ops.alerting.evaluator import (
+from ctscan_ops.alerting.engine.evaluator import (
     EvaluationError,
     aligned_condition_values,
     bucket_percentile,
@@ -16,7 +16,7 @@ from ctscan_ops.alerting.evaluator import (
     incidents_from_values,
     make_ticks,
 )
-from ctscan_ops.alerting.series import TimeSeries, exponential_bounds, prepare
+from ctscan_ops.alerting.engine.series import TimeSeries, exponential_bounds, prepare
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 INACTIVE = "EVALUATION_MISSING_DATA_INACTIVE"
@@ -452,7 +452,7 @@ def test_incidents_from_values_rejects_irregular_ticks() -> None:
 )
 def test_fast_path_on_regular_data_matches_reference(aligner, period) -> None:
     """Jittered one-point-per-minute data (the fast path's dense case) and a doubled-up minute."""
-    from ctscan_ops.alerting.reference import reference_values
+    from ctscan_ops.alerting.engine.reference import reference_values
 
     rng = np.random.default_rng(period)
     n = 150
@@ -473,7 +473,7 @@ def test_fast_path_on_regular_data_matches_reference(aligner, period) -> None:
 
 
 def test_incident_ids_are_deterministic_and_match_incident_id() -> None:
-    from ctscan_ops.alerting.evaluator import incident_id
+    from ctscan_ops.alerting.engine.evaluator import incident_id
 
     vals = np.array([[5, 5, 0, 5, 0], [0, 5, 5, 0, 0]], dtype=float)
     labels = [{"metric.labels.rev": "a"}, {"metric.labels.rev": "b"}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctscan_ops.alerting.filters import FilterError, parse_filter
+from ctscan_ops.alerting.engine.filters import FilterError, parse_filter
 
 CR = "cloud_run_revision"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting.io import (
+from ctscan_ops.alerting.engine.io import (
     InputError,
     parse_time,
     read_labels,

@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger
-from ctscan_ops.alerting.evaluator import (
+from ctscan_ops.alerting.engine.evaluator import (
     aligned_condition_values,
     incidents_from_values,
     make_ticks,
 )
-from ctscan_ops.alerting.reference import reference_evaluate
-from ctscan_ops.alerting.series import TimeSeries
+from ctscan_ops.alerting.engine.reference import reference_evaluate
+from ctscan_ops.alerting.engine.series import TimeSeries
 
 T0 = 1_700_000_040  # an epoch multiple of 60 s
 BOUNDS = [1.0, 2.0, 4.0, 8.0, 16.0]
@@ -261,7 +261,7 @@ def test_distribution_conditions_match_reference(case) -> None:
 )
 def test_incident_state_machine_matches_reference(rows, tl, auto_close) -> None:
     """Stage 2 alone, with long gaps and many threshold crossings."""
-    from ctscan_ops.alerting.reference import reference_incidents
+    from ctscan_ops.alerting.engine.reference import reference_incidents
 
     ticks = make_ticks(T0, T0 + 60 * 29)
     vals = np.array([[np.nan if x is None else x for x in r] for r in rows])

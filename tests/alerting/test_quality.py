@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting.evaluator import incidents_from_values, make_ticks
+from ctscan_ops.alerting.engine.evaluator import incidents_from_values, make_ticks
 from ctscan_ops.alerting.quality import LabelWindow, score
 
 T0 = 1_767_225_600

@@ -10,8 +10,8 @@ from google.api import metric_pb2
 from google.cloud import monitoring_v3
 
 from ctscan_ops.alerting.catalog import parse_catalog
-from ctscan_ops.alerting.metric_source import fetch_time_series
-from ctscan_ops.alerting.runtime import SeriesCache, narrows
+from ctscan_ops.alerting.engine.metric_source import fetch_time_series
+from ctscan_ops.alerting.engine.runtime import SeriesCache, narrows
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ import pytest
 from google.api import distribution_pb2
 from google.cloud import monitoring_v3
 
-from ctscan_ops.alerting.metric_source import (
+from ctscan_ops.alerting.engine.metric_source import (
     MetricSourceError,
     fetch_condition_series,
     fetch_time_series,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ctscan_ops.alerting.catalog import load_catalog
-from ctscan_ops.alerting.evaluator import evaluate
+from ctscan_ops.alerting.engine.evaluator import evaluate
 from ctscan_ops.sandbox.worlds import metric_world as mw
 
 from .conftest import DAY, WORLD_END

@@ -200,7 +200,7 @@ def test_bad_input_is_named():
 def test_sweep_matches_the_evaluator(case, brute):
     """The evaluator's own ``incidents_from_values`` is the authority the sweep must match."""
     from ctscan_ops.alerting import quality
-    from ctscan_ops.alerting.evaluator import incidents_from_values
+    from ctscan_ops.alerting.engine.evaluator import incidents_from_values
 
     vals = np.array(case["values"])
     ticks = np.array([T0 + 60.0 * i for i in range(len(vals))])
@@ -233,7 +233,7 @@ def test_sweep_matches_the_evaluator(case, brute):
 def test_multi_group_sweep_matches_brute_force_and_evaluator(case, seed, groups, brute):
     """group_by conditions: every group opens its own incidents (trigger count 1)."""
     from ctscan_ops.alerting import quality
-    from ctscan_ops.alerting.evaluator import incidents_from_values
+    from ctscan_ops.alerting.engine.evaluator import incidents_from_values
 
     rng = np.random.default_rng(seed)
     base = np.array(case["values"])

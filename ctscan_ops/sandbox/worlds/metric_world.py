@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ctscan_ops.alerting.series import TimeSeries, exponential_bounds, linear_bounds
+from ctscan_ops.alerting.engine.series import TimeSeries, exponential_bounds, linear_bounds
 
 DAY_S = 86_400
 MINUTE_S = 60

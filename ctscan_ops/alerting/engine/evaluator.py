@@ -2,7 +2,7 @@
 
 GCP has no dry run or backtest for alert policies; this module recomputes, from raw points,
 what a ``MetricThreshold`` condition would have done at every evaluation tick.
-:mod:`ctscan_ops.alerting.reference` is a deliberately naive per-tick loop with the same
+:mod:`ctscan_ops.alerting.engine.reference` is a deliberately naive per-tick loop with the same
 semantics; property tests hold the two equal.
 
 Exact semantics
@@ -24,7 +24,8 @@ Aligners (scalar series; DELTA points are attributed whole to their end time, no
     window; DELTA = sum of the deltas; RATE = DELTA / P (per second); PERCENTILE_q = linear
     interpolation between order statistics: rank ``q/100 * (n-1)`` of the sorted values.
     GAUGE accepts every aligner except DELTA/RATE; DELTA accepts all; CUMULATIVE (converted to
-    deltas by :func:`~ctscan_ops.alerting.series.prepare`) accepts only DELTA/RATE, as the API.
+    deltas by :func:`~ctscan_ops.alerting.engine.series.prepare`) accepts only DELTA/RATE,
+    as the API.
 
 Distributions (value type DISTRIBUTION, e.g. Cloud Run ``request_latencies``)
     DELTA/SUM merge the bucket counts of the window's points (the result stays a distribution);
@@ -74,7 +75,7 @@ Incidents
     ``peak`` is the most extreme value during the incident (max for GT, min for LT; None if
     it never had data).
 
-Messy input (see :mod:`ctscan_ops.alerting.series`): out-of-order points are sorted,
+Messy input (see :mod:`ctscan_ops.alerting.engine.series`): out-of-order points are sorted,
 duplicates keep the last written point, NaN/inf points are no data; all are counted in
 ``EvaluationResult.issues``.
 
@@ -108,8 +109,8 @@ from ctscan_ops.alerting.catalog import (
     normalize_comparison,
     normalize_missing_data,
 )
-from ctscan_ops.alerting.filters import parse_filter
-from ctscan_ops.alerting.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+from ctscan_ops.alerting.engine.filters import parse_filter
+from ctscan_ops.alerting.engine.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
 
 __all__ = [
     "TICK_S",

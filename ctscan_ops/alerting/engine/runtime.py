@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from ctscan_ops.alerting.catalog import Catalog, Policy
-from ctscan_ops.alerting.series import TimeSeries
+from ctscan_ops.alerting.engine.series import TimeSeries
 
 
 def policy_filters(policy: Policy) -> list[str]:
@@ -26,7 +26,7 @@ def policy_filters(policy: Policy) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def _terms(filter_text: str) -> frozenset:
-    from ctscan_ops.alerting.filters import parse_filter
+    from ctscan_ops.alerting.engine.filters import parse_filter
 
     return frozenset(parse_filter(filter_text).terms)
 
@@ -66,8 +66,8 @@ class SeriesCache:
     _by_filter: dict[str, tuple[float, list[TimeSeries]]] = field(default_factory=dict)
 
     def _series(self, filter_text: str, since: float) -> list[TimeSeries]:
-        from ctscan_ops.alerting import metric_source
-        from ctscan_ops.alerting.filters import parse_filter
+        from ctscan_ops.alerting.engine import metric_source
+        from ctscan_ops.alerting.engine.filters import parse_filter
 
         hit = self._by_filter.get(filter_text)
         if hit is not None and hit[0] <= since:

@@ -6,7 +6,7 @@ aggregation (the shadow evaluator must see raw points), paginated, with a per-ca
 retry deadline, and a cap on the number of points so a mistaken filter cannot exhaust memory.
 A service that is down gives a :class:`MetricSourceError` that says where and what to do.
 
-Conversion to :class:`ctscan_ops.alerting.series.TimeSeries`:
+Conversion to :class:`ctscan_ops.alerting.engine.series.TimeSeries`:
 
 * a series split across pages is merged (by metric/resource type and labels); points are
   returned oldest first (the API sends newest first);
@@ -16,8 +16,8 @@ Conversion to :class:`ctscan_ops.alerting.series.TimeSeries`:
   exponential or explicit bucket options), ``bucket_counts`` padded to the full bucket count
   (the API may leave out trailing zero buckets) and ``dist_sums = count * mean``. A point whose
   bucket counts are missing although its count is not zero becomes a NaN row (no data, counted
-  by :func:`~ctscan_ops.alerting.series.prepare`) rather than being guessed. A series whose points
-  use different bucket layouts is refused with an error naming it.
+  by :func:`~ctscan_ops.alerting.engine.series.prepare`) rather than being guessed. A series
+  whose points use different bucket layouts is refused with an error naming it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ctscan_ops.alerting.series import TimeSeries, exponential_bounds, linear_bounds
+from ctscan_ops.alerting.engine.series import TimeSeries, exponential_bounds, linear_bounds
 
 __all__ = [
     "DEFAULT_MAX_POINTS",

@@ -1,7 +1,7 @@
 """Brute-force reference evaluator: a deliberately naive per-tick loop in plain Python.
 
-It re-implements the semantics documented in :mod:`ctscan_ops.alerting.evaluator` as literally
-as possible (scan every point for every tick, reduce with Python lists, walk the ticks with an
+It re-implements the semantics documented in :mod:`ctscan_ops.alerting.engine.evaluator` as
+literally as possible (scan every point for every tick, reduce with Python lists, walk the ticks with an
 explicit state machine), sharing no numeric code with it, so property tests comparing the two
 catch vectorisation mistakes. Only for tests and benchmarks: it is O(ticks x points).
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger
-from ctscan_ops.alerting.filters import parse_filter
-from ctscan_ops.alerting.series import TimeSeries
+from ctscan_ops.alerting.engine.filters import parse_filter
+from ctscan_ops.alerting.engine.series import TimeSeries
 
 __all__ = ["RefIncident", "reference_evaluate", "reference_incidents", "reference_values"]
 

@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from ctscan_ops.alerting.quality import LabelWindow
-from ctscan_ops.alerting.series import (
+from ctscan_ops.alerting.engine.series import (
     SeriesError,
     TimeSeries,
     exponential_bounds,
     linear_bounds,
 )
+from ctscan_ops.alerting.quality import LabelWindow
 
 __all__ = [
     "InputError",
