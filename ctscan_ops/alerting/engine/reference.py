@@ -1,9 +1,9 @@
 """Brute-force reference evaluator: a deliberately naive per-tick loop in plain Python.
 
 It re-implements the semantics documented in :mod:`ctscan_ops.alerting.engine.evaluator` as
-literally as possible (scan every point for every tick, reduce with Python lists, walk the ticks with an
-explicit state machine), sharing no numeric code with it, so property tests comparing the two
-catch vectorisation mistakes. Only for tests and benchmarks: it is O(ticks x points).
+literally as possible (scan every point for every tick, reduce with Python lists, walk the ticks
+with an explicit state machine), sharing no numeric code with it, so property tests comparing the
+two catch vectorisation mistakes. Only for tests and benchmarks: it is O(ticks x points).
 """
 
 from __future__ import annotations
