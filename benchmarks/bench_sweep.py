@@ -71,7 +71,7 @@ def _score(incidents, ticks, windows, met):
 def baseline_per_threshold(v, t, windows, thresholds, duration):
     """Mean seconds per threshold: evaluator incidents, then scoring against the labels."""
     try:  # the alerting core's scorer, the one the backtest CLI uses
-        from ctscan_ops.alerting.quality import score
+        from ctscan_ops.alerting.shadow.quality import score
     except ImportError:
         score = None
     start = time.perf_counter()

@@ -42,7 +42,7 @@ def incident_register(
     context: dg.AssetExecutionContext, artifacts: ArtifactStore
 ) -> dg.MaterializeResult:
     """Ground truth for scoring alerts: known incident windows and on-call verdicts."""
-    from ctscan_ops.alerting.incidents import RegisterStore
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore
 
     register = RegisterStore(artifacts).load()
     by_policy: Counter[str] = Counter()
@@ -79,7 +79,7 @@ def shadow_incidents(
 ) -> dg.MaterializeResult:
     """Incidents every policy would have opened each day, evaluated from the raw series."""
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
-    from ctscan_ops.alerting.shadow import incidents_opened_between, lookback_s
+    from ctscan_ops.alerting.shadow.evaluation import incidents_opened_between, lookback_s
 
     catalog = alerting.catalog()
     policies = resolved_policies(catalog, alerting.environments)
@@ -169,10 +169,10 @@ def alert_quality(
     """Precision, false discovery rate, recall, detection/reset time and readiness per policy."""
     from ctscan_ops.alerting.engine.evaluator import evaluate
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
-    from ctscan_ops.alerting.incidents import RegisterStore
-    from ctscan_ops.alerting.plots import incident_timeline_png
-    from ctscan_ops.alerting.quality import score
-    from ctscan_ops.alerting.shadow import lookback_s
+    from ctscan_ops.alerting.shadow.evaluation import lookback_s
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.shadow.plots import incident_timeline_png
+    from ctscan_ops.alerting.shadow.quality import score
 
     days = sorted(context.instance.get_materialized_partitions(dg.AssetKey("shadow_incidents")))
     if not days:

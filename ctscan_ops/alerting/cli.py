@@ -69,7 +69,7 @@ from ctscan_ops.alerting.engine.evaluator import EvaluationError, EvaluationResu
 from ctscan_ops.alerting.engine.filters import FilterError
 from ctscan_ops.alerting.engine.io import InputError, parse_time, read_labels, read_series
 from ctscan_ops.alerting.engine.series import SeriesError, TimeSeries
-from ctscan_ops.alerting.quality import score
+from ctscan_ops.alerting.shadow.quality import score
 
 __all__ = ["backtest", "build_parser", "main", "register"]
 

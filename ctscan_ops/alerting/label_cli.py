@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from ctscan_ops.alerting.incidents import (
+from ctscan_ops.alerting.shadow.incidents import (
     SEVERITIES,
     SOURCES,
     KnownIncident,

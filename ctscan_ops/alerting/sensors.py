@@ -33,7 +33,7 @@ def advance_all(
 ) -> tuple[dict[str, Any], list[Any], list[str]]:
     """One tick's work, without Dagster types: (new cursor, events, completed days)."""
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
-    from ctscan_ops.alerting.shadow import advance, floor_tick, lookback_s
+    from ctscan_ops.alerting.shadow.evaluation import advance, floor_tick, lookback_s
 
     catalog = alerting.catalog()
     now = floor_tick(alerting.now())

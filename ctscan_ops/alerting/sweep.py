@@ -3,8 +3,9 @@
 Given the per-tick aligned values of a condition (60 s evaluation ticks, NaN = no data), compute
 the incident counts and quality figures for *every* threshold that changes the outcome, for each
 candidate retest duration, without evaluating the thresholds one by one. Semantics are those of
-:mod:`ctscan_ops.alerting.engine.evaluator` and :mod:`ctscan_ops.alerting.quality`; the tests hold
-the sweep equal to them (and to a brute-force loop) at every breakpoint and between breakpoints.
+:mod:`ctscan_ops.alerting.engine.evaluator` and :mod:`ctscan_ops.alerting.shadow.quality`; the
+tests hold the sweep equal to them (and to a brute-force loop) at every breakpoint and between
+breakpoints.
 
 The algorithm
 -------------
@@ -331,8 +332,8 @@ class DurationCurve:
 
     def quality_at(self, i: int) -> dict[str, float | int | None]:
         """Quality figures of class ``i`` with the keys of backtest's ``quality``
-        (:meth:`ctscan_ops.alerting.quality.Quality.as_dict`). Operator verdicts on individual
-        incidents are not part of the sweep: it scores by label windows only."""
+        (:meth:`ctscan_ops.alerting.shadow.quality.Quality.as_dict`). Operator verdicts on
+        individual incidents are not part of the sweep: it scores by label windows only."""
         return {
             "incidents": int(self.incidents[i]),
             "true_incidents": int(self.true_incidents[i]),

@@ -69,8 +69,8 @@ def threshold_tuning_report(
 
     from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
-    from ctscan_ops.alerting.incidents import RegisterStore, parse_time
-    from ctscan_ops.alerting.shadow import lookback_s
+    from ctscan_ops.alerting.shadow.evaluation import lookback_s
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore, parse_time
     from ctscan_ops.alerting.tfvars import recommendation_from_doc, update_tfvars
     from ctscan_ops.alerting.tuning import (
         Condition1D,

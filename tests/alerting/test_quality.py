@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ctscan_ops.alerting.engine.evaluator import incidents_from_values, make_ticks
-from ctscan_ops.alerting.quality import LabelWindow, score
+from ctscan_ops.alerting.shadow.quality import LabelWindow, score
 
 T0 = 1_767_225_600
 TICKS = make_ticks(T0, T0 + 60 * 99)  # 100 ticks = 6000 s = 1/14.4 day

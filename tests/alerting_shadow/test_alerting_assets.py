@@ -165,7 +165,7 @@ def test_assets_find_and_score_the_labelled_incidents(world, tmp_path):
     }
     # the world labels incidents for P0 policies; each must be caught, and scored as such
     register = artifacts.get_json("alerting/incident_register.json")
-    from ctscan_ops.alerting.incidents import IncidentRegister
+    from ctscan_ops.alerting.shadow.incidents import IncidentRegister
 
     reg = IncidentRegister.from_json(register)
     labelled = {p for w in reg.windows if w.environment == "prod" for p in w.policies()}

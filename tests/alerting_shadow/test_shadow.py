@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from ctscan_ops.alerting.catalog import parse_catalog
 from ctscan_ops.alerting.engine.evaluator import evaluate
 from ctscan_ops.alerting.engine.series import TimeSeries
-from ctscan_ops.alerting.shadow import advance, incidents_opened_between, lookback_s
+from ctscan_ops.alerting.shadow.evaluation import advance, incidents_opened_between, lookback_s
 
 T0 = 1_700_000_040.0 - (1_700_000_040.0 % 60)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ctscan_ops.alerting.engine.metric_source import fetch_time_series
-from ctscan_ops.alerting.incidents import RegisterStore
+from ctscan_ops.alerting.shadow.incidents import RegisterStore
 from ctscan_ops.sandbox.metric_store import MetricStore
 from ctscan_ops.sandbox.worlds import alerting as alert_world
 from ctscan_ops.sandbox.worlds import metric_world as mw

@@ -10,7 +10,8 @@ import threading
 import pytest
 from google.api_core import exceptions as gexc
 
-from ctscan_ops.alerting.incidents import (
+from ctscan_ops.alerting.label_cli import add_label_parser
+from ctscan_ops.alerting.shadow.incidents import (
     IncidentRegister,
     KnownIncident,
     RegisterError,
@@ -19,7 +20,6 @@ from ctscan_ops.alerting.incidents import (
     format_time,
     parse_time,
 )
-from ctscan_ops.alerting.label_cli import add_label_parser
 
 
 def _window(**kw) -> KnownIncident:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import sqlite3
 
-from ctscan_ops.alerting.incidents import REGISTER_KEY, IncidentRegister, RegisterStore
+from ctscan_ops.alerting.shadow.incidents import REGISTER_KEY, IncidentRegister, RegisterStore
 from ctscan_ops.resources.storage import ArtifactStore
 from ctscan_ops.sandbox.worlds import alerting as alert_world
 

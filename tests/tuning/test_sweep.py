@@ -199,8 +199,8 @@ def test_bad_input_is_named():
 @given(case=cases())
 def test_sweep_matches_the_evaluator(case, brute):
     """The evaluator's own ``incidents_from_values`` is the authority the sweep must match."""
-    from ctscan_ops.alerting import quality
     from ctscan_ops.alerting.engine.evaluator import incidents_from_values
+    from ctscan_ops.alerting.shadow import quality
 
     vals = np.array(case["values"])
     ticks = np.array([T0 + 60.0 * i for i in range(len(vals))])
@@ -232,8 +232,8 @@ def test_sweep_matches_the_evaluator(case, brute):
 @given(case=cases(), seed=st.integers(0, 2**16), groups=st.integers(2, 3))
 def test_multi_group_sweep_matches_brute_force_and_evaluator(case, seed, groups, brute):
     """group_by conditions: every group opens its own incidents (trigger count 1)."""
-    from ctscan_ops.alerting import quality
     from ctscan_ops.alerting.engine.evaluator import incidents_from_values
+    from ctscan_ops.alerting.shadow import quality
 
     rng = np.random.default_rng(seed)
     base = np.array(case["values"])

@@ -44,7 +44,7 @@ from ctscan_ops.alerting.engine.series import (
     exponential_bounds,
     linear_bounds,
 )
-from ctscan_ops.alerting.quality import LabelWindow
+from ctscan_ops.alerting.shadow.quality import LabelWindow
 
 __all__ = [
     "InputError",

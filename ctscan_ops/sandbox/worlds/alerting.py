@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from google.api import distribution_pb2, metric_pb2
 
-from ctscan_ops.alerting.incidents import (
+from ctscan_ops.alerting.shadow.incidents import (
     REGISTER_KEY,
     IncidentRegister,
     KnownIncident,

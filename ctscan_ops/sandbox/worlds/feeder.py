@@ -269,7 +269,7 @@ def simulated_now(data_dir: Path, wall: float | None = None, *, max_idle_s: floa
 
 
 def mw_iso(ts: float) -> str:
-    from ctscan_ops.alerting.incidents import format_time
+    from ctscan_ops.alerting.shadow.incidents import format_time
 
     return format_time(ts)
 
@@ -358,7 +358,7 @@ def feeder_from_settings(
         world_state = alert_world.read_state(settings.data_dir)
     register_store = None
     if register:
-        from ctscan_ops.alerting.incidents import RegisterStore
+        from ctscan_ops.alerting.shadow.incidents import RegisterStore
         from ctscan_ops.resources.storage import ArtifactStore
 
         register_store = RegisterStore(
