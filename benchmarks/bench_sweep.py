@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from ctscan_ops.alerting.engine.evaluator import incidents_from_values
-from ctscan_ops.alerting.sweep import sweep
+from ctscan_ops.alerting.tuning.sweep import sweep
 
 N = 43_200
 DURATIONS = (0, 60, 120, 180, 300, 420, 600, 900, 1200, 1800)

@@ -71,15 +71,15 @@ def threshold_tuning_report(
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore, parse_time
-    from ctscan_ops.alerting.tfvars import recommendation_from_doc, update_tfvars
-    from ctscan_ops.alerting.tuning import (
+    from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
+    from ctscan_ops.alerting.tuning.recommend import (
         Condition1D,
         TuningParams,
         incidents_for_setting,
         report_markdown,
         tune,
     )
-    from ctscan_ops.alerting.tuning_plots import curve_png, timeline_png
+    from ctscan_ops.alerting.tuning.tfvars import recommendation_from_doc, update_tfvars
 
     env = context.partition_key
     start, end, days = shadow_window(context.instance)
@@ -214,7 +214,7 @@ def threshold_tuning_sensor(
     the quality figures the last report was triggered on. run_key = environment + data window
     + catalog hash, so a re-evaluation with an old cursor never launches a duplicate run.
     """
-    from ctscan_ops.alerting.tuning import material_change
+    from ctscan_ops.alerting.tuning.recommend import material_change
 
     key = latest_quality_report_key(context.instance)
     if key is None:

@@ -45,8 +45,7 @@ from ctscan_ops.alerting.engine.evaluator import (
 from ctscan_ops.alerting.engine.filters import FilterError
 from ctscan_ops.alerting.engine.io import InputError, parse_time, read_labels
 from ctscan_ops.alerting.engine.series import SeriesError
-from ctscan_ops.alerting.sweep import SweepInputError, candidate_durations
-from ctscan_ops.alerting.tuning import (
+from ctscan_ops.alerting.tuning.recommend import (
     DEFAULT_DURATIONS_S,
     DEFAULT_HOLDOUT,
     DEFAULT_MAX_FPR_PER_TICK,
@@ -56,6 +55,7 @@ from ctscan_ops.alerting.tuning import (
     incidents_for_setting,
     tune,
 )
+from ctscan_ops.alerting.tuning.sweep import SweepInputError, candidate_durations
 
 __all__ = ["add_tune_parser", "cmd_tune", "run_tune"]
 
@@ -179,7 +179,7 @@ def _write_plots(
     windows: list[tuple[float, float]],
     cond: Condition1D,
 ) -> dict[str, str]:
-    from ctscan_ops.alerting.tuning_plots import curve_png, timeline_png
+    from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
 
     out_dir.mkdir(parents=True, exist_ok=True)
     name = doc["policy"]["name"]

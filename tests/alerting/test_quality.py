@@ -85,7 +85,7 @@ def test_reset_undefined_while_still_open() -> None:
 
 def test_agrees_with_the_threshold_sweep() -> None:
     """quality.score on evaluator incidents == the tuner's all-threshold sweep at one threshold."""
-    sweep = pytest.importorskip("ctscan_ops.alerting.sweep")
+    sweep = pytest.importorskip("ctscan_ops.alerting.tuning.sweep")
     rng = np.random.default_rng(11)
     vals = rng.normal(1.0, 0.4, TICKS.size)
     vals[rng.random(TICKS.size) < 0.1] = np.nan

@@ -2,7 +2,7 @@
 
 The reference walks the ticks one by one with the plain rules (retest window of D/60 + 1 ticks,
 missing-data modes, auto_close) and scores incidents with plain loops. It shares no code with
-``ctscan_ops.alerting.sweep``, so agreement is evidence, not tautology.
+``ctscan_ops.alerting.tuning.sweep``, so agreement is evidence, not tautology.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 
-from ctscan_ops.alerting import tuning as tn
-from ctscan_ops.alerting import tuning_plots as tp
+from ctscan_ops.alerting.tuning import plots as tp
+from ctscan_ops.alerting.tuning import recommend as tn
 
 T0 = 1_700_000_040
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctscan_ops.alerting import sweep as sw
+from ctscan_ops.alerting.tuning import sweep as sw
 
 T0 = 1_700_000_040  # a multiple of 60
 MODES = ["inactive", "active", "no-op"]

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ctscan_ops.alerting import tfvars as tv
 from ctscan_ops.alerting.catalog import load_catalog
+from ctscan_ops.alerting.tuning import tfvars as tv
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_tuning_documents_flow_into_tfvars_and_report(tmp_path, catalog):
     """tune() -> recommendation_from_doc -> file; the report table names every policy."""
     import numpy as np
 
-    from ctscan_ops.alerting import tuning as tn
+    from ctscan_ops.alerting.tuning import recommend as tn
 
     rng = np.random.default_rng(5)
     n = 30 * 1440

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting import sweep as sw
-from ctscan_ops.alerting import tuning as tn
+from ctscan_ops.alerting.tuning import recommend as tn
+from ctscan_ops.alerting.tuning import sweep as sw
 
 T0 = 1_700_000_040
 DAY = 1440  # ticks

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ctscan_ops.alerting import cli as alerts_cli
-from ctscan_ops.alerting import sweep as sw
+from ctscan_ops.alerting.tuning import sweep as sw
 
 T0 = 1_700_000_040
 DAY = 1440

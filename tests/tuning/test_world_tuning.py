@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctscan_ops.alerting import tfvars as tv
-from ctscan_ops.alerting import tuning as tn
 from ctscan_ops.alerting.catalog import load_catalog
 from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
+from ctscan_ops.alerting.tuning import recommend as tn
+from ctscan_ops.alerting.tuning import tfvars as tv
 from ctscan_ops.sandbox.worlds.metric_world import DAY_S, build_world
 
 # scalar (cheap to align) P1/P2 policies; the latency/CPU distributions take longer to align

@@ -24,7 +24,7 @@ Per evaluation tick (statistical fall-out)
 
 Windows that overlap no tick span ``[t, t + 60 s)`` of the evaluated period are left out
 (this data can neither detect nor miss them). These conventions match
-:mod:`ctscan_ops.alerting.sweep`, which computes the same figures for all thresholds at once.
+:mod:`ctscan_ops.alerting.tuning.sweep`, which computes the same figures for all thresholds at once.
 """
 
 from __future__ import annotations

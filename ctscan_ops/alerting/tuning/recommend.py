@@ -5,11 +5,11 @@ windows, and the condition's comparison / missing-data mode / auto_close.
 
 Walk-forward split
     The first ``1 - holdout`` of the ticks is the *train* part, the rest the *holdout* part.
-    The exact sweep (:mod:`ctscan_ops.alerting.sweep`) runs on the train part only; the chosen
-    setting is then scored on the holdout part, which it has never seen. The holdout evaluation
-    uses the train ticks as context (retest window and carried state), so an incident that is
-    running at the split counts as opening at the split. A labelled window that straddles the
-    split counts in both parts.
+    The exact sweep (:mod:`ctscan_ops.alerting.tuning.sweep`) runs on the train part only; the
+    chosen setting is then scored on the holdout part, which it has never seen. The holdout
+    evaluation uses the train ticks as context (retest window and carried state), so an incident
+    that is running at the split counts as opening at the split. A labelled window that straddles
+    the split counts in both parts.
 
 Recommendation (train part), over every threshold class and candidate duration
     feasible: at least one incident, false discovery rate <= ``target_fdr``, false alerts per
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctscan_ops.alerting.sweep import (
+from ctscan_ops.alerting.tuning.sweep import (
     TICK_S,
     DurationCurve,
     SweepInputError,

@@ -11,9 +11,9 @@ Rules (why: a human reviews and applies it; this module never runs Terraform):
 * every policy with a recommendation gets its recommended ``threshold_value`` and ``duration``,
   so shadow evaluation continues with the tuned values even while the policy stays disabled;
 * ``enabled: true`` is written only for policies whose verdict is ``ready`` (held-out figures meet
-  target over >= 7 days, see :mod:`ctscan_ops.alerting.tuning`). A policy that is not ready keeps
-  whatever ``enabled`` the existing file had: the tool never silently disables what a human
-  enabled, it flags it in the diff instead;
+  target over >= 7 days, see :mod:`ctscan_ops.alerting.tuning.recommend`). A policy that is not
+  ready keeps whatever ``enabled`` the existing file had: the tool never silently disables what a
+  human enabled, it flags it in the diff instead;
 * entries for policies that were not tuned, or got no recommendation, are kept as they were;
 * the file is written atomically (temp file in the same directory, fsync, rename), so a reader
   sees the old or the new file, never half of one; an unchanged document is not rewritten.
