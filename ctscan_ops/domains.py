@@ -1,7 +1,8 @@
 """The domains of the code location, and optional access to a domain's well-known modules.
 
-Each domain may provide ``definitions`` (its ``defs``), ``world`` (its part of the sandbox
-world), ``cli`` (its command group). A module that does not exist yet is simply absent; any
+Each domain may provide ``definitions`` (its ``defs``) and ``cli`` (its command group); its part
+of the sandbox world lives in ``ctscan_ops/sandbox/worlds/`` (the sandbox imports the domains,
+never the reverse). A module that does not exist yet is simply absent; any
 other import error (a bug inside the module, a missing dependency) is raised, never hidden.
 """
 

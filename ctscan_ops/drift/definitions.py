@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
 
 from ctscan_ops.config import get_settings
@@ -37,17 +35,3 @@ defs = dg.Definitions(
     schedules=[drift_daily_schedule, drift_calibration_schedule],
     resources={"drift_logs": drift_logs_store()},
 )
-
-
-def demo_steps(runner: Any) -> None:
-    """Sandbox demo: the reference profile, every world day's features + report (a backfill,
-    one run per day as the daily schedule would do), then the detector's calibration."""
-    from ctscan_ops.sandbox.world import read_manifest
-
-    runner.materialize(["reference_profile"], label="drift: reference_profile")
-    manifest = read_manifest(get_settings()) or {}
-    for day in runner.world_days(manifest):
-        runner.materialize(
-            ["prediction_features", "drift_report"], partition_key=day, label=f"drift: {day}"
-        )
-    runner.materialize(["drift_calibration"], label="drift: drift_calibration")

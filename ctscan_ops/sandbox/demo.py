@@ -4,10 +4,9 @@ Runs go through a real, persistent Dagster instance (``DAGSTER_HOME``, by defaul
 ``.sandbox/dagster_home`` with the repo's ``dagster.yaml``), so ``dagster dev`` afterwards shows
 every run, materialization, check and sensor-made event of the demo.
 
-Each domain decides how its assets are demonstrated with an optional
-``demo_steps(runner: DemoRunner)`` in its ``definitions.py`` (e.g. tick a sensor, then
-materialize the partitions it requested); a domain without one gets its unpartitioned assets
-materialized.
+How each domain is demonstrated (e.g. tick a sensor, then materialize the partitions it
+requested) is in :mod:`ctscan_ops.sandbox.demo_steps`; a domain without steps there gets its
+unpartitioned assets materialized.
 """
 
 from __future__ import annotations
@@ -241,6 +240,7 @@ def _run_demo(seed: int, days: int) -> int:
         generate_world(settings, seed=seed, end=end, days=days)
 
     from ctscan_ops.definitions import build_defs
+    from ctscan_ops.sandbox.demo_steps import DEMO_STEPS
 
     defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
@@ -251,9 +251,9 @@ def _run_demo(seed: int, days: int) -> int:
             print(f"== {domain}: not built yet")
             continue
         print(f"== {domain}")
-        steps = getattr(module, "demo_steps", None)
+        steps = DEMO_STEPS.get(domain)
         if steps is not None:
-            steps(runner)
+            steps(runner, settings)
         else:
             keys = runner.unpartitioned_assets(domain)
             if keys:
