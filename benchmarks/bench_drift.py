@@ -179,15 +179,10 @@ def _world_calibration_in(root: Path, days: int) -> None:
     import pandas as pd
 
     from ctscan_ops.drift import calibration as cal
+    from ctscan_ops.drift.contracts import LABELS_KEY, day_log_key, reference_keys
     from ctscan_ops.drift.pipeline import assemble_day_features, reference_profile_frame
     from ctscan_ops.drift.report import drift_threshold, run_drift_report
-    from ctscan_ops.sandbox.worlds.drift import (
-        LABELS_KEY,
-        DirSink,
-        day_log_key,
-        generate_prediction_logs,
-        reference_keys,
-    )
+    from ctscan_ops.sandbox.worlds.drift import DirSink, generate_prediction_logs
 
     start = date(2026, 10, 1)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -81,9 +81,9 @@ def reference_profile(
 
     import numpy as np
 
+    from ctscan_ops.drift.contracts import REFERENCE_POINTER, reference_keys
     from ctscan_ops.drift.features import FEATURE_COLUMNS
     from ctscan_ops.drift.pipeline import profile_table, reference_profile_frame
-    from ctscan_ops.sandbox.worlds.drift import REFERENCE_POINTER, reference_keys
 
     version = config.model_version or drift_logs.get_json(REFERENCE_POINTER)["model_version"]
     npz_key, pred_key = reference_keys(version)
@@ -121,8 +121,8 @@ def prediction_features(
     An empty or absent day is skipped with a reason (not a failure); unreadable images are
     counted, listed and quarantined.
     """
+    from ctscan_ops.drift.contracts import day_log_key
     from ctscan_ops.drift.pipeline import assemble_day_features
-    from ctscan_ops.sandbox.worlds.drift import day_log_key
 
     day = context.partition_key
     log_key = day_log_key(date.fromisoformat(day))
@@ -305,8 +305,8 @@ def drift_calibration(
     """How often the drift check fires on days labelled stable (false alarms) and on the drift
     episode (recall), per threshold, from every stored daily report summary."""
     from ctscan_ops.drift import calibration as cal
+    from ctscan_ops.drift.contracts import LABELS_KEY
     from ctscan_ops.drift.report import drift_threshold
-    from ctscan_ops.sandbox.worlds.drift import LABELS_KEY
 
     threshold = drift_threshold(_environment())
     summaries: dict[str, Any] = {}

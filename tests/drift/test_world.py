@@ -10,17 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctscan_ops.drift.contracts import LABELS_KEY, REFERENCE_POINTER, day_log_key, reference_keys
 from ctscan_ops.drift.features import FEATURE_COLUMNS, extract_features
 from ctscan_ops.sandbox.world import tree_digest
-from ctscan_ops.sandbox.worlds.drift import (
-    LABELS_KEY,
-    REFERENCE_POINTER,
-    DirSink,
-    WorldConfig,
-    day_log_key,
-    generate_prediction_logs,
-    reference_keys,
-)
+from ctscan_ops.sandbox.worlds.drift import DirSink, WorldConfig, generate_prediction_logs
 
 SMALL = WorldConfig(
     rows_per_day=40,

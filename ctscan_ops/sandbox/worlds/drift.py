@@ -37,28 +37,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from ctscan_ops.ct_classes import CLASSES, NUM_CLASSES
+from ctscan_ops.drift.contracts import (
+    LABELS_KEY,
+    REFERENCE_POINTER,
+    day_log_key,
+    image_key,
+    reference_keys,
+)
 from ctscan_ops.drift.features import FEATURE_COLUMNS
 
 CASE_MIX = (0.30, 0.15, 0.20, 0.35)  # adenocarcinoma, large cell, squamous, normal
 DRIFT_SHIFT = "protocol_change"
-
-REFERENCE_POINTER = "reference/current.json"
-LABELS_KEY = "labels/day_labels.json"
-
-
-def day_log_key(day: date) -> str:
-    return f"predictions/date={day.isoformat()}/part-0.parquet"
-
-
-def image_key(day: date, request_id: str) -> str:
-    return f"images/date={day.isoformat()}/{request_id}.npy"
-
-
-def reference_keys(model_version: str) -> tuple[str, str]:
-    return (
-        f"reference/{model_version}/reference.npz",
-        f"reference/{model_version}/predictions.parquet",
-    )
 
 
 class Sink(Protocol):

@@ -1,0 +1,36 @@
+"""Where the drift domain reads its inputs in the drift-logs bucket (docs/data-contracts.md).
+
+The serving API (gcp mode) or the sandbox world writes these objects; the drift assets read
+them. Keys are relative to the drift-logs bucket root:
+
+- ``predictions/date=YYYY-MM-DD/part-0.parquet``: one row per prediction of that UTC day;
+- ``images/date=YYYY-MM-DD/<request_id>.npy``: the stored input image of a logged prediction;
+- ``reference/current.json``: ``{"model_version": ...}``, the model whose reference set is live;
+- ``reference/<model_version>/reference.npz`` + ``predictions.parquet``: that reference set;
+- ``labels/day_labels.json``: which days are known stable or drifted (calibration ground truth).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+REFERENCE_POINTER = "reference/current.json"
+LABELS_KEY = "labels/day_labels.json"
+
+
+def day_log_key(day: date) -> str:
+    """The prediction log of one UTC day."""
+    return f"predictions/date={day.isoformat()}/part-0.parquet"
+
+
+def image_key(day: date, request_id: str) -> str:
+    """A logged prediction's stored input image."""
+    return f"images/date={day.isoformat()}/{request_id}.npy"
+
+
+def reference_keys(model_version: str) -> tuple[str, str]:
+    """The reference set of a model version: images (``.npz``) and its predictions."""
+    return (
+        f"reference/{model_version}/reference.npz",
+        f"reference/{model_version}/predictions.parquet",
+    )
