@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 SANDBOX_PROJECT_ID = "ctscan-sandbox"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ALERT_CATALOG = REPO_ROOT / "terraform" / "alert_policies.yaml"
+FEEDBACK_BACKENDS: tuple[str, ...] = ("sqlite", "firestore")
 
 
 class Mode(StrEnum):
@@ -56,6 +59,10 @@ class Settings:
     sandbox_dir: Path
     endpoints: Endpoints = field(default_factory=Endpoints)
     environments: tuple[str, ...] = ENVIRONMENTS
+    # the alert policy catalog (``CTSCAN_ALERT_CATALOG``; default: the repository's terraform/)
+    alert_catalog_path: Path = DEFAULT_ALERT_CATALOG
+    # where the app writes feedback: "sqlite" before the cut-over, "firestore" after
+    feedback_backend: str = "sqlite"
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -65,10 +72,6 @@ class Settings:
             self.drift_logs_bucket,
             self.tf_state_bucket,
         )
-
-    @property
-    def alert_catalog_path(self) -> Path:
-        return REPO_ROOT / "terraform" / "alert_policies.yaml"
 
 
 def sandbox_dir_from_env(env: dict[str, str] | None = None) -> Path:
@@ -94,6 +97,26 @@ def _endpoints_from_state(sandbox_dir: Path) -> Endpoints:
         firestore_host=services.get("firestore", {}).get("endpoint"),
         monitoring_address=services.get("monitoring", {}).get("endpoint"),
     )
+
+
+def alert_catalog_path_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """``CTSCAN_ALERT_CATALOG``, else the repository's ``terraform/alert_policies.yaml``."""
+    env = os.environ if env is None else env
+    return Path(env.get("CTSCAN_ALERT_CATALOG") or DEFAULT_ALERT_CATALOG)
+
+
+def feedback_backend_from_env(env: Mapping[str, str]) -> str:
+    """The one rule for the feedback backend, as the app itself applies it.
+
+    ``CTSCAN_FEEDBACK_BACKEND`` (sqlite|firestore, any case) wins; without it the original
+    app's ``USE_FIRESTORE=1`` means Firestore; otherwise SQLite.
+    """
+    explicit = env.get("CTSCAN_FEEDBACK_BACKEND", "").strip().lower()
+    if explicit:
+        if explicit not in FEEDBACK_BACKENDS:
+            raise ConfigError(f"CTSCAN_FEEDBACK_BACKEND={explicit!r}; use 'sqlite' or 'firestore'")
+        return explicit
+    return "firestore" if env.get("USE_FIRESTORE") == "1" else "sqlite"
 
 
 def get_settings(env: dict[str, str] | None = None) -> Settings:
@@ -146,4 +169,6 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         sandbox_dir=sandbox_dir,
         endpoints=endpoints,
+        alert_catalog_path=alert_catalog_path_from_env(env),
+        feedback_backend=feedback_backend_from_env(env),
     )

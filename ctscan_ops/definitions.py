@@ -1,13 +1,16 @@
 """The ctscan_ops code location: every domain's definitions plus the shared resources.
 
-Each domain package exports ``defs`` from ``ctscan_ops/<domain>/definitions.py``; adding a
-domain means adding its name to ``ctscan_ops.domains.DOMAINS``. Nothing here imports torch or
-evidently: loading the code location must stay fast and need no credentials.
+Each domain package exports ``defs`` from ``ctscan_ops/<domain>/definitions.py`` and, when it
+needs resources that depend on the settings, ``resources(settings) -> dict``; adding a domain
+means adding its name to ``ctscan_ops.domains.DOMAINS``. The settings are read once, here.
+Nothing here imports torch or evidently: loading the code location must stay fast and need no
+credentials.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import dagster as dg
 
@@ -29,10 +32,23 @@ def domain_definitions() -> dict[str, dg.Definitions]:
     return found
 
 
+def domain_resources(settings: Settings) -> dict[str, Any]:
+    """Each domain's own resources built from ``settings`` (its ``resources(settings)``)."""
+    found: dict[str, Any] = {}
+    for domain in DOMAINS:
+        module = domain_module(domain, "definitions")
+        build = getattr(module, "resources", None) if module is not None else None
+        if build is not None:
+            found.update(build(settings))
+    return found
+
+
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    """The code location; the only place ``Settings`` is read (when not given)."""
+    settings = settings or get_settings()
     return dg.Definitions.merge(
         *domain_definitions().values(),
-        dg.Definitions(resources=build_resources(settings or get_settings())),
+        dg.Definitions(resources={**build_resources(settings), **domain_resources(settings)}),
     )
 
 

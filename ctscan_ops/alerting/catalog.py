@@ -612,11 +612,14 @@ def parse_catalog(doc: Any, source: str = "<catalog>") -> Catalog:
 
 
 def default_catalog_path() -> Path:
-    """``$CTSCAN_ALERT_CATALOG`` or the repository's ``terraform/alert_policies.yaml``."""
-    env = os.environ.get("CTSCAN_ALERT_CATALOG")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "terraform" / "alert_policies.yaml"
+    """``$CTSCAN_ALERT_CATALOG`` or the repository's ``terraform/alert_policies.yaml``.
+
+    For command-line entry points only: the rule lives in :mod:`ctscan_ops.config`, and the
+    code location passes ``Settings.alert_catalog_path`` explicitly through its resources.
+    """
+    from ctscan_ops.config import alert_catalog_path_from_env
+
+    return alert_catalog_path_from_env()
 
 
 def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:

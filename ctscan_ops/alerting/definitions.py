@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
@@ -12,9 +14,17 @@ from ctscan_ops.alerting.tuning_assets import (
     threshold_tuning_report,
     threshold_tuning_sensor,
 )
+from ctscan_ops.config import Settings
 
 defs = dg.Definitions(
     assets=[incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
     sensors=[shadow_alert_sensor, threshold_tuning_sensor],
-    resources={"alerting": AlertingSettings(), "tuning_output": TuningOutput()},
 )
+
+
+def resources(settings: Settings) -> dict[str, Any]:
+    """Alerting's settings-dependent resources (built by ``ctscan_ops.definitions``)."""
+    return {
+        "alerting": AlertingSettings(catalog_path=str(settings.alert_catalog_path)),
+        "tuning_output": TuningOutput.for_settings(settings),
+    }

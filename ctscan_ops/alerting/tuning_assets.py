@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from ctscan_ops.alerting.settings import AlertingSettings
-from ctscan_ops.config import REPO_ROOT, Mode, get_settings
+from ctscan_ops.config import REPO_ROOT, Mode, Settings
 from ctscan_ops.partitions import environment_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
 
@@ -31,13 +31,17 @@ class TuningOutput(dg.ConfigurableResource):
 
     terraform_dir: str | None = Field(default=None)
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "TuningOutput":
+        """The output directory the mode implies (see the class docstring)."""
+        if settings.mode is Mode.GCP:
+            return cls(terraform_dir=str(REPO_ROOT / "terraform"))
+        return cls(terraform_dir=str(settings.data_dir / "terraform"))
+
     def path(self) -> Path:
         if self.terraform_dir:
             return Path(self.terraform_dir)
-        settings = get_settings()
-        if settings.mode is Mode.GCP:
-            return REPO_ROOT / "terraform"
-        return settings.data_dir / "terraform"
+        return REPO_ROOT / "terraform"
 
 
 def _day_start(day: str) -> float:

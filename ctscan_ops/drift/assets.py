@@ -17,7 +17,13 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
-from ctscan_ops.resources import ArtifactStore, GaugePoint, MonitoringResource, publish_gauges
+from ctscan_ops.resources import (
+    ArtifactStore,
+    GaugePoint,
+    MonitoringResource,
+    SettingsResource,
+    publish_gauges,
+)
 
 GROUP = "drift"
 CHECK_NAME = "drift_share_below_threshold"
@@ -46,12 +52,6 @@ def _read_parquet(data: bytes):
     import pandas as pd
 
     return pd.read_parquet(io.BytesIO(data))
-
-
-def _environment() -> str:
-    from ctscan_ops.config import get_settings
-
-    return get_settings().environment
 
 
 def _md_list(rows: list[dict[str, str]], limit: int = MAX_LISTED) -> str:
@@ -206,7 +206,10 @@ def _publish(
     check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="drift_report")],
 )
 def drift_report(
-    context: dg.AssetExecutionContext, artifacts: ArtifactStore, monitoring: MonitoringResource
+    context: dg.AssetExecutionContext,
+    artifacts: ArtifactStore,
+    monitoring: MonitoringResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """Evidently drift report of the day against the reference of the model that served it.
 
@@ -217,8 +220,8 @@ def drift_report(
     from ctscan_ops.drift.report import drift_threshold, run_drift_report
 
     day = context.partition_key
-    environment = _environment()
-    threshold = drift_threshold(environment)
+    environment = settings.environment
+    threshold = drift_threshold(environment, settings.catalog_path)
     manifest_key = features_key(day, "manifest.json")
     if not artifacts.exists(manifest_key):
         raise FileNotFoundError(
@@ -300,7 +303,10 @@ def drift_report(
 
 @dg.asset(group_name=GROUP, kinds={"gcs"}, deps=[drift_report])
 def drift_calibration(
-    context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext,
+    drift_logs: ArtifactStore,
+    artifacts: ArtifactStore,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """How often the drift check fires on days labelled stable (false alarms) and on the drift
     episode (recall), per threshold, from every stored daily report summary."""
@@ -308,7 +314,7 @@ def drift_calibration(
     from ctscan_ops.drift.contracts import LABELS_KEY
     from ctscan_ops.drift.report import drift_threshold
 
-    threshold = drift_threshold(_environment())
+    threshold = drift_threshold(settings.environment, settings.catalog_path)
     summaries: dict[str, Any] = {}
     for key in artifacts.list_keys("drift/reports/"):
         if key.endswith("/summary.json"):

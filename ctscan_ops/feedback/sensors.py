@@ -3,17 +3,17 @@
 The sensor only compares two numbers (SQLite ``MAX(id)`` and the checkpoint's ``last_id``), so a
 tick is cheap and far from the 60 s sensor timeout. The run key is the source's max id: one run
 per new high-water mark, never two for the same rows. After cut-over
-(``CTSCAN_FEEDBACK_BACKEND=firestore``) the app writes to Firestore directly and the sensor skips.
+(``settings.feedback_backend == "firestore"``: ``CTSCAN_FEEDBACK_BACKEND=firestore`` or the
+original app's ``USE_FIRESTORE=1``, one rule in config.py) the app writes to Firestore directly and
+the sensor skips.
 """
-
-import os
 
 import dagster as dg
 
 from ctscan_ops.feedback import migrate as mig
 from ctscan_ops.feedback import source
 from ctscan_ops.feedback.assets import firestore_feedback
-from ctscan_ops.resources import FirestoreResource, SQLiteFeedbackResource
+from ctscan_ops.resources import FirestoreResource, SettingsResource, SQLiteFeedbackResource
 
 
 def sync_decision(source_max_id: int | None, checkpoint_last_id: int) -> int | None:
@@ -34,8 +34,9 @@ def feedback_incremental_sync(
     context: dg.SensorEvaluationContext,
     firestore: FirestoreResource,
     feedback_sqlite: SQLiteFeedbackResource,
+    settings: SettingsResource,
 ) -> dg.SensorResult:
-    if os.environ.get("CTSCAN_FEEDBACK_BACKEND", "").lower() == "firestore":
+    if settings.feedback_backend == "firestore":
         return dg.SensorResult(skip_reason="cut over: the app writes to Firestore directly")
     try:
         src = source.summarise(feedback_sqlite.path)

@@ -246,13 +246,14 @@ class FirestoreFeedbackStore:
 
 
 def backend_from_env(env: Mapping[str, str]) -> str:
-    """``CTSCAN_FEEDBACK_BACKEND`` (sqlite|firestore) wins; else the original ``USE_FIRESTORE``."""
-    explicit = env.get("CTSCAN_FEEDBACK_BACKEND", "").strip().lower()
-    if explicit:
-        if explicit not in ("sqlite", "firestore"):
-            raise ValueError(f"CTSCAN_FEEDBACK_BACKEND={explicit!r}; use 'sqlite' or 'firestore'")
-        return explicit
-    return "firestore" if env.get("USE_FIRESTORE") == "1" else "sqlite"
+    """``CTSCAN_FEEDBACK_BACKEND`` (sqlite|firestore) wins; else the original ``USE_FIRESTORE``.
+
+    The rule itself lives in :func:`ctscan_ops.config.feedback_backend_from_env` (read once into
+    ``Settings.feedback_backend``); this name stays for the CLI and its tests.
+    """
+    from ctscan_ops.config import feedback_backend_from_env
+
+    return feedback_backend_from_env(env)
 
 
 def create_feedback_store(

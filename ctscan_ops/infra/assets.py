@@ -11,10 +11,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ctscan_ops.config import get_settings
 from ctscan_ops.infra.resources import TerraformResource
 from ctscan_ops.partitions import environment_partitions
-from ctscan_ops.resources import ArtifactStore, EmulatorAwareGCSResource
+from ctscan_ops.resources import ArtifactStore, EmulatorAwareGCSResource, SettingsResource
 
 POLICY_TYPE = "google_monitoring_alert_policy"
 PLAN_FILE = "ctscan.tfplan"  # saved in the environment dir; apply runs exactly this plan
@@ -36,10 +35,9 @@ class PlanSourceConfig(dg.Config):
     )
 
 
-def _read_state_object(gcs: EmulatorAwareGCSResource, environment: str) -> bytes:
+def _read_state_object(gcs: EmulatorAwareGCSResource, bucket: str, environment: str) -> bytes:
     from ctscan_ops.infra.state import state_object_name
 
-    bucket = get_settings().tf_state_bucket
     blob = gcs.get_client().bucket(bucket).blob(state_object_name(environment))
     if not blob.exists():
         raise dg.Failure(
@@ -51,14 +49,17 @@ def _read_state_object(gcs: EmulatorAwareGCSResource, environment: str) -> bytes
 
 @dg.asset(group_name="infra", partitions_def=environment_partitions, kinds={"terraform", "gcs"})
 def terraform_state(
-    context: dg.AssetExecutionContext, gcs: EmulatorAwareGCSResource, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext,
+    gcs: EmulatorAwareGCSResource,
+    artifacts: ArtifactStore,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """What Terraform manages in an environment, from the GCS backend's state object."""
     from ctscan_ops.infra.state import diff_states, loads_state, state_markdown, summarize_state
 
     env = context.partition_key
-    raw = _read_state_object(gcs, env)
-    where = f"gs://{get_settings().tf_state_bucket}/environments/{env}/default.tfstate"
+    raw = _read_state_object(gcs, settings.tf_state_bucket, env)
+    where = f"gs://{settings.tf_state_bucket}/environments/{env}/default.tfstate"
     snapshot = loads_state(raw, where)
     summary = summarize_state(snapshot)
     previous_key = f"infra/state/{env}/addresses.json"
@@ -231,7 +232,10 @@ def terraform_apply(
     kinds={"terraform"},
 )
 def alert_policy_drift(
-    context: dg.AssetExecutionContext, gcs: EmulatorAwareGCSResource, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext,
+    gcs: EmulatorAwareGCSResource,
+    artifacts: ArtifactStore,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """Deployed alert thresholds, durations and enablement versus the catalog, per policy."""
     from ctscan_ops.infra.policy_drift import deployed_overrides, policy_drift
@@ -239,9 +243,11 @@ def alert_policy_drift(
 
     env = context.partition_key
     snapshot = loads_state(
-        _read_state_object(gcs, env), f"state of {env}", keep_values_for={POLICY_TYPE}
+        _read_state_object(gcs, settings.tf_state_bucket, env),
+        f"state of {env}",
+        keep_values_for={POLICY_TYPE},
     )
-    report = policy_drift(snapshot, env)
+    report = policy_drift(snapshot, env, settings.catalog_path)
     drifted = report["drifted"]
     overrides = deployed_overrides(snapshot, report)
     artifacts.put_json(

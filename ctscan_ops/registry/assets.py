@@ -21,6 +21,7 @@ from pydantic import Field
 from ctscan_ops.registry.store import DEFAULT_MODEL_NAME, RegistryStore
 from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
+from ctscan_ops.resources.settings import SettingsResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 
 model_versions_partitions = dg.DynamicPartitionsDefinition(name="model_versions")
@@ -402,22 +403,19 @@ def live_model_metrics(
     monitoring: MonitoringResource,
     feedback_sqlite: SQLiteFeedbackResource,
     firestore: FirestoreResource,
+    settings: SettingsResource,
 ):
     """Rolling live accuracy and mean confidence per served version, published as gauges.
 
     Feedback comes from the store the app writes to: SQLite before the cut-over, Firestore
-    after (``CTSCAN_FEEDBACK_BACKEND``, as the app itself chooses).
+    after (``settings.feedback_backend``: the same rule as the app's, read once in config.py).
     """
-    import os
-
-    from ctscan_ops.feedback.store import backend_from_env
     from ctscan_ops.registry.live import gauge_points, live_metrics, serving_timeline
     from ctscan_ops.resources.monitoring import publish_gauges
 
     store = registry.store()
     timeline = serving_timeline(store.alias_history("champion"))
-    backend = backend_from_env(os.environ)
-    if backend == "firestore":
+    if settings.feedback_backend == "firestore":
         rows = feedback_rows_firestore(firestore.client())
     else:
         rows = feedback_rows_sqlite(feedback_sqlite.path)
@@ -440,7 +438,7 @@ def live_model_metrics(
             "versions": dg.MetadataValue.md(
                 _md_table(["version", "accuracy", "mean_conf", "window", "rows", "last"], table)
             ),
-            "feedback_source": backend,
+            "feedback_source": settings.feedback_backend,
             "rows_read": len(rows),
             "rows_rejected": dg.MetadataValue.json(rejected),
             "points_published": len(points),

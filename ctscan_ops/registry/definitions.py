@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
-from ctscan_ops.config import get_settings
+from ctscan_ops.config import Settings
 from ctscan_ops.registry.assets import (
     RegistryResource,
     challenger_beats_champion,
@@ -17,8 +19,7 @@ from ctscan_ops.registry.assets import (
 from ctscan_ops.registry.sensors import model_versions_sensor
 
 
-def registry_resource() -> RegistryResource:
-    s = get_settings()
+def registry_resource(s: Settings) -> RegistryResource:
     return RegistryResource(
         bucket=s.models_bucket,
         project=s.project_id,
@@ -31,5 +32,9 @@ defs = dg.Definitions(
     assets=[model_versions, model_evaluation, challenger_model, champion_model, live_model_metrics],
     asset_checks=[challenger_beats_champion],
     sensors=[model_versions_sensor],
-    resources={"registry": registry_resource()},
 )
+
+
+def resources(settings: Settings) -> dict[str, Any]:
+    """The registry's settings-dependent resources (built by ``ctscan_ops.definitions``)."""
+    return {"registry": registry_resource(settings)}

@@ -12,6 +12,7 @@ from dagster_gcp import GCSPickleIOManager
 from ctscan_ops.config import Settings, get_settings
 from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import GaugePoint, MonitoringResource, publish_gauges
+from ctscan_ops.resources.settings import SettingsResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 from ctscan_ops.resources.storage import (
     ArtifactStore,
@@ -26,6 +27,7 @@ __all__ = [
     "GaugePoint",
     "MonitoringResource",
     "SQLiteFeedbackResource",
+    "SettingsResource",
     "build_resources",
     "make_storage_client",
     "publish_gauges",
@@ -48,4 +50,5 @@ def build_resources(settings: Settings | None = None) -> dict[str, Any]:
         "firestore": FirestoreResource(project=s.project_id, emulator_host=ep.firestore_host),
         "monitoring": MonitoringResource(project=s.project_id, endpoint=ep.monitoring_address),
         "feedback_sqlite": SQLiteFeedbackResource(path=str(s.feedback_sqlite_path)),
+        "settings": SettingsResource.from_settings(s),
     }

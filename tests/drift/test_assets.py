@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
+from ctscan_ops.config import get_settings
 from ctscan_ops.drift.assets import (
     CHECK_NAME,
     drift_calibration,
@@ -19,7 +20,7 @@ from ctscan_ops.drift.assets import (
     reference_profile,
 )
 from ctscan_ops.drift.pipeline import DRIFT_SHARE_METRIC, FEATURE_DRIFTED_METRIC
-from ctscan_ops.resources import ArtifactStore, MonitoringResource
+from ctscan_ops.resources import ArtifactStore, MonitoringResource, SettingsResource
 from ctscan_ops.resources.storage import make_storage_client
 from ctscan_ops.sandbox.worlds.drift import BucketSink, WorldConfig, generate_prediction_logs
 
@@ -61,6 +62,8 @@ def env(gcs_emulator, metric_service, monkeypatch_module):
             bucket="drift-test-logs", prefix="", project=PROJECT, endpoint=gcs_emulator
         ),
         "monitoring": MonitoringResource(project=PROJECT, endpoint=metric_service),
+        # the settings a code location would build from CTSCAN_ENVIRONMENT=staging
+        "settings": SettingsResource.from_settings(get_settings()),
     }
     with dg.instance_for_test() as instance:
         res = dg.materialize([reference_profile], instance=instance, resources=resources)

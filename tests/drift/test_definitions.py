@@ -21,7 +21,7 @@ def test_assets_jobs_and_schedules_are_declared():
         drift_daily_schedule.name,
         drift_calibration_schedule.name,
     }
-    assert "drift_logs" in defs.resources
+    assert "drift_logs" in root.resources  # built from the settings by the root
 
 
 def test_daily_schedule_runs_yesterdays_partition():

@@ -13,7 +13,12 @@ from ctscan_ops.feedback import schema
 from ctscan_ops.feedback.assets import firestore_feedback, firestore_parity, sqlite_feedback
 from ctscan_ops.feedback.definitions import defs
 from ctscan_ops.feedback.sensors import feedback_incremental_sync, sync_decision
-from ctscan_ops.resources import FirestoreResource, SQLiteFeedbackResource, build_resources
+from ctscan_ops.resources import (
+    FirestoreResource,
+    SettingsResource,
+    SQLiteFeedbackResource,
+    build_resources,
+)
 
 
 @pytest.fixture
@@ -23,6 +28,7 @@ def resources(firestore_emulator, project_id, world_db, tmp_path):
     return {
         "firestore": FirestoreResource(project=project_id, emulator_host=str(firestore_emulator)),
         "feedback_sqlite": SQLiteFeedbackResource(path=str(db)),
+        "settings": SettingsResource(feedback_backend="sqlite"),
     }
 
 
@@ -120,9 +126,9 @@ def test_sync_sensor_requests_runs_only_for_new_rows(resources, world_db, monkey
         client = resources["firestore"].client()
         doc = client.collection("feedback").document(schema.doc_id_for(n + 2)).get()
         assert doc.exists and doc.to_dict()["image_path"] == "feedback/normal/new1.png"
-        monkeypatch.setenv("CTSCAN_FEEDBACK_BACKEND", "firestore")
+        cut_over = {**resources, "settings": SettingsResource(feedback_backend="firestore")}
         result = feedback_incremental_sync(
-            dg.build_sensor_context(instance=instance, resources=resources)
+            dg.build_sensor_context(instance=instance, resources=cut_over)
         )
         assert not result.run_requests and "cut over" in result.skip_reason.skip_message
 

@@ -9,7 +9,12 @@ import pytest
 
 from ctscan_ops.config import get_settings
 from ctscan_ops.infra.definitions import defs as infra_defs
-from ctscan_ops.resources import ArtifactStore, EmulatorAwareGCSResource, make_storage_client
+from ctscan_ops.resources import (
+    ArtifactStore,
+    EmulatorAwareGCSResource,
+    SettingsResource,
+    make_storage_client,
+)
 from ctscan_ops.sandbox.world import generate_world
 
 
@@ -39,6 +44,7 @@ def infra_world(tmp_path_factory, gcs_emulator):
     )
     resources = {
         **infra_defs.resources,
+        "settings": SettingsResource.from_settings(settings),
         "gcs": EmulatorAwareGCSResource(project=settings.project_id, endpoint=gcs_emulator),
         "artifacts": ArtifactStore(
             bucket=settings.artifacts_bucket, project=settings.project_id, endpoint=gcs_emulator

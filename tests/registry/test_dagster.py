@@ -20,6 +20,7 @@ from ctscan_ops.registry.assets import (
 from ctscan_ops.registry.sensors import model_versions_sensor
 from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
+from ctscan_ops.resources.settings import SettingsResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 
 ASSETS = [model_versions, model_evaluation, challenger_model, champion_model, live_model_metrics]
@@ -43,6 +44,7 @@ def resources(staged_world, gcs_url, metric_service, tmp_path):
         "feedback_sqlite": SQLiteFeedbackResource(path=str(db)),
         # only used after the cut-over (CTSCAN_FEEDBACK_BACKEND=firestore)
         "firestore": FirestoreResource(project="p-registry-live"),
+        "settings": SettingsResource(feedback_backend="sqlite"),
     }
 
 
