@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ctscan_ops.sandbox.worlds.metric_world import INCIDENT_POLICIES
+from ctscan_ops.alerting.contracts import INCIDENT_POLICIES
 
 __all__ = [
     "REGISTER_KEY",

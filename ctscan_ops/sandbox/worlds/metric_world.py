@@ -34,6 +34,7 @@ after the window (the live feeder) episodes are drawn per day.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ctscan_ops.alerting.contracts import INCIDENT_POLICIES
 from ctscan_ops.alerting.engine.series import TimeSeries, exponential_bounds, linear_bounds
 
 DAY_S = 86_400
@@ -67,32 +69,23 @@ UTILIZATION_BOUNDS = linear_bounds(**UTILIZATION_BUCKETS)
 CONFIDENCE_STEP_S = 300
 HOURLY_S = 3600
 
-# incident kind -> catalog policies that should fire on it
-INCIDENT_POLICIES: dict[str, tuple[str, ...]] = {
-    "outage_5xx": ("api_downtime", "high_error_rate", "elevated_error_rate"),
-    "error_burst": ("high_error_rate", "elevated_error_rate"),
-    "elevated_errors": ("elevated_error_rate",),
-    "latency_regression": ("high_latency",),
-    "memory_leak": ("memory_exhaustion",),
-    "cpu_saturation": ("high_cpu",),
-    "crash_loop": ("crash_loop",),
-    "confidence_drop": ("low_prediction_confidence",),
-    "accuracy_degradation": ("model_accuracy_degradation",),
-    "storage_growth": ("storage_warning",),
-}
-POLICY_SEVERITY: dict[str, str] = {
-    "api_downtime": "P0",
-    "high_error_rate": "P0",
-    "memory_exhaustion": "P0",
-    "crash_loop": "P0",
-    "high_latency": "P1",
-    "data_drift": "P1",
-    "low_prediction_confidence": "P1",
-    "elevated_error_rate": "P2",
-    "model_accuracy_degradation": "P2",
-    "high_cpu": "P2",
-    "storage_warning": "P2",
-}
+
+@functools.cache
+def policy_severity(catalog_path: str | None = None) -> dict[str, str]:
+    """Each catalog policy's severity: the catalog is the one source (default: the settings')."""
+    from ctscan_ops.alerting.catalog import load_catalog
+
+    catalog = load_catalog(catalog_path)
+    return {name: policy.severity for name, policy in catalog.policies.items()}
+
+
+def __getattr__(name: str) -> Any:
+    # ``POLICY_SEVERITY`` stays readable as a module attribute, loaded from the catalog on use
+    if name == "POLICY_SEVERITY":
+        return policy_severity()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 NEAR_MISS_KINDS = (
     "near_errors",
     "near_latency",
@@ -537,7 +530,7 @@ def label_windows(
                     policy=policy,
                     kind=e.kind,
                     environment=plan.spec.environment,
-                    severity=POLICY_SEVERITY[policy],
+                    severity=policy_severity()[policy],
                     start=start,
                     end=end,
                     description=_describe(e),
