@@ -1097,18 +1097,16 @@ def _agg(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def catalog_policies_for(env: str, catalog_path: Path | None = None) -> dict[str, dict[str, Any]]:
+def catalog_policies_for(env: str, catalog_path: Path) -> dict[str, dict[str, Any]]:
     """The catalog resolved for ``env`` the way modules/monitoring/catalog resolves it."""
     import yaml
 
+    from ctscan_ops.config import REPO_ROOT
     from ctscan_ops.infra.policy_drift import expected_policies
 
-    path = catalog_path or Path(__file__).resolve().parents[3] / "terraform" / "alert_policies.yaml"
-    raw = yaml.safe_load(path.read_text())["policies"]
-    _, resolved = expected_policies(env, path, {}, ENABLE_P1P2[env])
-    runbooks = (
-        Path(__file__).resolve().parents[3] / "terraform" / "modules" / "monitoring" / "runbooks"
-    )
+    raw = yaml.safe_load(Path(catalog_path).read_text())["policies"]
+    _, resolved = expected_policies(env, catalog_path, {}, ENABLE_P1P2[env])
+    runbooks = REPO_ROOT / "terraform" / "modules" / "monitoring" / "runbooks"
     out = {}
     for key, p in raw.items():
         conds = [p["condition"], *p.get("additional_conditions", [])]
@@ -1324,13 +1322,16 @@ def render_plan(
     }
 
 
-def build_environment(env: str, rng: Any, timestamp: datetime) -> tuple[dict, dict, dict]:
-    """``(tfstate, plan, facts)`` for one environment."""
+def build_environment(
+    env: str, rng: Any, timestamp: datetime, catalog_path: Path | None = None
+) -> tuple[dict, dict, dict]:
+    """``(tfstate, plan, facts)`` for one environment (catalog: the settings' by default)."""
+    from ctscan_ops.config import DEFAULT_ALERT_CATALOG
 
     def rng_id() -> int:
         return int(rng.integers(0, 2**63 - 1))
 
-    policies = catalog_policies_for(env)
+    policies = catalog_policies_for(env, catalog_path or DEFAULT_ALERT_CATALOG)
     desired = inventory(env, policies, rng_id)
     prior = copy.deepcopy(desired)
     refreshed: dict[str, dict[str, Any]] = {}
@@ -1376,7 +1377,12 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def generate_to(data_dir: Path, rng_for: Callable[[str], Any], end: datetime) -> dict[str, Any]:
+def generate_to(
+    data_dir: Path,
+    rng_for: Callable[[str], Any],
+    end: datetime,
+    catalog_path: Path | None = None,
+) -> dict[str, Any]:
     """Write state.json and plan.json per environment under ``data_dir/terraform``."""
     from ctscan_ops.infra.plan import parse_plan, summarize_plan
     from ctscan_ops.infra.state import parse_state, summarize_state
@@ -1384,7 +1390,9 @@ def generate_to(data_dir: Path, rng_for: Callable[[str], Any], end: datetime) ->
     summary: dict[str, Any] = {}
     for i, env in enumerate(("dev", "staging", "prod")):
         timestamp = end - timedelta(hours=2, minutes=7 * i)
-        state, plan, facts = build_environment(env, rng_for(f"infra/{env}"), timestamp)
+        state, plan, facts = build_environment(
+            env, rng_for(f"infra/{env}"), timestamp, catalog_path
+        )
         out = data_dir / "terraform" / env
         _write_json(out / "state.json", state)
         _write_json(out / "plan.json", plan)
@@ -1407,7 +1415,7 @@ def generate(ctx: Any) -> dict[str, Any]:
     """World part ``infra``: Terraform state and plan JSON for dev, staging and prod."""
     end = getattr(ctx, "end", None) or datetime.now(UTC)
     ctx.progress("infra: terraform state and plan JSON for dev, staging, prod")
-    summary = generate_to(Path(ctx.data_dir), ctx.rng, end)
+    summary = generate_to(Path(ctx.data_dir), ctx.rng, end, ctx.settings.alert_catalog_path)
     if ctx.settings.endpoints.gcs_url or ctx.settings.mode.value == "gcp":
         from ctscan_ops.infra.assets import world_uploads
 
