@@ -22,5 +22,7 @@ if [ -x scripts/checkov.sh ]; then
   echo "== checkov"
   scripts/checkov.sh
 fi
+echo "== import layers (.importlinter)"
+lint-imports
 echo "== pytest"
 python -m pytest -q "$@"
