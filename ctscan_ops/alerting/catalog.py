@@ -40,6 +40,7 @@ __all__ = [
     "Trigger",
     "default_catalog_path",
     "format_duration",
+    "load_alert_overrides",
     "load_catalog",
     "parse_catalog",
     "parse_condition",
@@ -636,6 +637,47 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise CatalogError(f"{p}:{line}: invalid YAML: {exc}") from None
     return parse_catalog(doc, str(p))
+
+
+def load_alert_overrides(path: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
+    """``alert_overrides`` of an ``alerts.auto.tfvars.json`` (``{}`` if there is none), validated.
+
+    The one reader of the tuning output Terraform applies: used by the tuning (to merge into
+    an existing file), by infra policy drift (what Terraform deploys) and the sandbox.
+    """
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.exists():
+        return {}
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{p}: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(doc, Mapping) or set(doc) - {"alert_overrides"}:
+        raise CatalogError(f"{p}: must be an object with only the key 'alert_overrides'")
+    over = doc.get("alert_overrides", {})
+    if not isinstance(over, Mapping):
+        raise CatalogError(f"{p}: alert_overrides must be an object of policy => settings")
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in over.items():
+        where = f"{p}: alert_overrides.{name}"
+        if not isinstance(entry, Mapping) or set(entry) - _OVERRIDE_KEYS:
+            raise CatalogError(
+                f"{where}: must be an object with keys among {sorted(_OVERRIDE_KEYS)}"
+            )
+        thr = entry.get("threshold_value")
+        if thr is not None and (isinstance(thr, bool) or not isinstance(thr, int | float)):
+            raise CatalogError(f"{where}.threshold_value: must be a number, got {thr!r}")
+        if entry.get("duration") is not None:
+            d = parse_duration(entry["duration"], f"{where}.duration")
+            if d % 60:
+                raise CatalogError(f"{where}.duration: {d} s is not a multiple of 60 s")
+        en = entry.get("enabled")
+        if en is not None and not isinstance(en, bool):
+            raise CatalogError(f"{where}.enabled: must be true or false")
+        out[str(name)] = dict(entry)
+    return out
 
 
 def substitute(text: str, variables: Mapping[str, str], where: str = "filter") -> str:

@@ -11,7 +11,6 @@ re-run with the deployed values (:func:`deployed_overrides`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -44,32 +43,17 @@ def enable_p1_p2_default(environment: str, environments_dir: Path = ENVIRONMENTS
     return m.group(1) == "true"
 
 
-def load_alert_overrides(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """``alert_overrides`` from an ``alerts.auto.tfvars.json`` (missing file = none)."""
-    if path is None:
-        return {}
-    p = Path(path)
-    if not p.exists():
-        return {}
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    overrides = doc.get("alert_overrides", {}) if isinstance(doc, dict) else None
-    if not isinstance(overrides, dict):
-        raise ValueError(f"{p}: alert_overrides must be an object")
-    return overrides
-
-
 def parse_duration_s(value: Any, where: str) -> int:
-    """``"300s"`` (or a number of seconds) as an int."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str):
-        m = re.fullmatch(r"(\d+)(?:\.0+)?s", value.strip())
-        if m:
-            return int(m.group(1))
-    raise TerraformJSONError(f"{where}: duration {value!r} is not like '300s'")
+    """``"300s"`` (or a whole number of seconds) as an int: the catalog's duration parser, with
+    the error a state reader raises (:class:`TerraformJSONError`)."""
+    from ctscan_ops.alerting.catalog import CatalogError, parse_duration
+
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    try:
+        return parse_duration(value, where)
+    except CatalogError as exc:
+        raise TerraformJSONError(str(exc)) from None
 
 
 def deployed_policies(snapshot: StateSnapshot) -> dict[str, dict[str, Any]]:
@@ -242,5 +226,7 @@ def policy_drift_from_files(
     """CLI helper: state file + environment (+ optional catalog/overrides paths)."""
     if overrides_path is None:
         overrides_path = ENVIRONMENTS_DIR / environment / "alerts.auto.tfvars.json"
+    from ctscan_ops.alerting.catalog import load_alert_overrides
+
     snapshot = load_state(state_path, keep_values_for={POLICY_TYPE})
     return policy_drift(snapshot, environment, catalog_path, load_alert_overrides(overrides_path))

@@ -32,10 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctscan_ops.alerting.catalog import ENVIRONMENTS, Catalog, format_duration, parse_duration
+from ctscan_ops.alerting.catalog import (
+    ENVIRONMENTS,
+    Catalog,
+    CatalogError,
+    format_duration,
+    load_alert_overrides,
+)
 
 TFVARS_NAME = "alerts.auto.tfvars.json"
-_ENTRY_KEYS = {"threshold_value", "duration", "enabled"}
 
 
 class TfvarsError(ValueError):
@@ -61,39 +66,12 @@ def tfvars_path(terraform_dir: str | os.PathLike[str], environment: str) -> Path
 
 
 def read_overrides(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """``alert_overrides`` of an existing file (``{}`` if there is none); validated."""
-    p = Path(path)
-    if not p.exists():
-        return {}
+    """``alert_overrides`` of an existing file (``{}`` if there is none); validated by the
+    catalog module's reader (:func:`ctscan_ops.alerting.catalog.load_alert_overrides`)."""
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TfvarsError(f"{p}: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if not isinstance(doc, Mapping) or set(doc) - {"alert_overrides"}:
-        raise TfvarsError(f"{p}: must be an object with only the key 'alert_overrides'")
-    over = doc.get("alert_overrides", {})
-    if not isinstance(over, Mapping):
-        raise TfvarsError(f"{p}: alert_overrides must be an object of policy => settings")
-    out: dict[str, dict[str, Any]] = {}
-    for name, entry in over.items():
-        where = f"{p}: alert_overrides.{name}"
-        if not isinstance(entry, Mapping) or set(entry) - _ENTRY_KEYS:
-            raise TfvarsError(f"{where}: must be an object with keys among {sorted(_ENTRY_KEYS)}")
-        thr = entry.get("threshold_value")
-        if thr is not None and (isinstance(thr, bool) or not isinstance(thr, int | float)):
-            raise TfvarsError(f"{where}.threshold_value: must be a number, got {thr!r}")
-        if entry.get("duration") is not None:
-            try:
-                d = parse_duration(entry["duration"], f"{where}.duration")
-            except ValueError as exc:
-                raise TfvarsError(str(exc)) from None
-            if d % 60:
-                raise TfvarsError(f"{where}.duration: {d} s is not a multiple of 60 s")
-        en = entry.get("enabled")
-        if en is not None and not isinstance(en, bool):
-            raise TfvarsError(f"{where}.enabled: must be true or false")
-        out[str(name)] = dict(entry)
-    return out
+        return load_alert_overrides(path)
+    except CatalogError as exc:
+        raise TfvarsError(str(exc)) from None
 
 
 def _number(x: float) -> int | float:
