@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.alerting.settings import AlertingSettings
+from ctscan_ops.common.markdown import md_table
 from ctscan_ops.partitions import daily_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
 
@@ -32,9 +33,7 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
             return f"{v:.3g}"
         return str(v)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return md_table(header, rows, fmt)
 
 
 @dg.asset(group_name="alerting", kinds={"gcs"})

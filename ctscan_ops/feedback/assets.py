@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops.common.markdown import md_table
 from ctscan_ops.feedback import migrate as mig
 from ctscan_ops.feedback import parity as par
 from ctscan_ops.feedback import schema, source
@@ -33,14 +34,6 @@ class MigrationConfig(dg.Config):
     batch_size: int = 499
     max_rows: int | None = None  # None: everything after the checkpoint
     commit_deadline_s: float = 60.0
-
-
-def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A small markdown table for metadata (pipes in cells escaped)."""
-    esc = [[str(c).replace("|", "\\|") for c in r] for r in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in esc]
-    return "\n".join(lines)
 
 
 def quarantine_table(client: Any, target: mig.Target, reasons: dict[str, int]) -> str:

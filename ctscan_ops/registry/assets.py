@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from ctscan_ops.common.markdown import md_table
 from ctscan_ops.registry.store import DEFAULT_MODEL_NAME, RegistryStore
 from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
@@ -64,9 +65,7 @@ class RegistryResource(dg.ConfigurableResource):
 
 
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return md_table(header, rows)
 
 
 def _fail(msg: str) -> dg.Failure:
