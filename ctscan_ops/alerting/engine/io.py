@@ -32,7 +32,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from ctscan_ops.alerting.engine.series import (
     linear_bounds,
 )
 from ctscan_ops.alerting.shadow.quality import LabelWindow
+from ctscan_ops.common.timeparse import parse_time
 
 __all__ = [
     "InputError",
@@ -61,34 +61,6 @@ _GAP = {"", "nan", "NaN", "NAN", "null", "NULL", "None"}
 
 class InputError(ValueError):
     """A bad input file; the message names the file and line (or JSON path)."""
-
-
-def parse_time(value: Any) -> float:
-    """ISO 8601 (naive = UTC, ``Z`` accepted) or epoch seconds -> epoch seconds (float)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a timestamp")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a timestamp")
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{value!r} is not a timestamp")
-    text = value.strip()
-    try:
-        number: float | None = float(text)
-    except ValueError:
-        number = None
-    if number is not None:
-        if not math.isfinite(number):
-            raise ValueError(f"{text!r} is not a timestamp")
-        return number
-    try:
-        dt = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither ISO 8601 nor epoch seconds") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 # --------------------------------------------------------------------------- CSV

@@ -23,10 +23,11 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from ctscan_ops.alerting.contracts import INCIDENT_POLICIES
+from ctscan_ops.common.timeparse import format_time
+from ctscan_ops.common.timeparse import parse_time as _parse_time
 
 __all__ = [
     "REGISTER_KEY",
@@ -60,35 +61,16 @@ class RegisterConflictError(RuntimeError):
 
 
 def parse_time(value: Any, where: str) -> float:
-    """ISO 8601 (naive = UTC, ``Z`` allowed) or epoch seconds -> epoch seconds."""
-    if isinstance(value, bool):
+    """ISO 8601 (naive = UTC, ``Z`` allowed) or epoch seconds -> epoch seconds
+    (:func:`ctscan_ops.common.timeparse.parse_time`, with the error naming ``where``)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise RegisterError(f"{where}: expected a time, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise RegisterError(
-                f"{where}: {value!r} is not ISO 8601 (e.g. 2026-11-20T14:05:00Z) or epoch seconds"
-            ) from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-    raise RegisterError(f"{where}: expected a time, got {type(value).__name__}")
-
-
-def format_time(ts: float) -> str:
-    """Epoch seconds -> ISO 8601 UTC with ``Z``."""
-    text = datetime.fromtimestamp(ts, tz=UTC).isoformat(
-        timespec="milliseconds" if ts % 1 else "seconds"
-    )
-    return text.replace("+00:00", "Z")
+    try:
+        return _parse_time(value)
+    except ValueError:
+        raise RegisterError(
+            f"{where}: {value!r} is not ISO 8601 (e.g. 2026-11-20T14:05:00Z) or epoch seconds"
+        ) from None
 
 
 def _str(raw: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
