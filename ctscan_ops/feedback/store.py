@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,18 @@ class FeedbackStore(Protocol):
     ) -> str: ...
 
     def get_stats(self) -> dict[str, Any]: ...
+
+    def verdict_rows(self) -> Iterator[dict[str, Any]]:
+        """Every stored verdict's :data:`VERDICT_FIELDS`, values as stored (unparsed).
+
+        Readers parse them with the :mod:`ctscan_ops.feedback.schema` parsers, the same rules
+        the migration applies, so a value the migration would quarantine is rejected there too.
+        """
+        ...
+
+
+# What a reader of verdicts (live model metrics) gets from either backend.
+VERDICT_FIELDS: tuple[str, ...] = ("timestamp", "predicted_confidence", "is_correct")
 
 
 def validated(
@@ -142,6 +154,14 @@ class SqliteFeedbackStore:
             conn.commit()
             return str(cur.lastrowid)
 
+    def verdict_rows(self) -> Iterator[dict[str, Any]]:
+        """Rows in id order; exact duplicates (same content, higher id) are skipped."""
+        from ctscan_ops.feedback.source import iter_rows
+
+        for row in iter_rows(self.path):
+            if row.duplicate_of is None:
+                yield {name: getattr(row, name) for name in VERDICT_FIELDS}
+
     def get_stats(self) -> dict[str, Any]:
         with closing(self._connect()) as conn:
             total, correct = conn.execute(
@@ -209,6 +229,12 @@ class FirestoreFeedbackStore:
             }
         )
         return ref.id
+
+    def verdict_rows(self) -> Iterator[dict[str, Any]]:
+        """Every document's verdict fields (a projection: the rest is never downloaded)."""
+        col = self.client.collection(self.collection)
+        for doc in col.select(list(VERDICT_FIELDS)).stream():
+            yield doc.to_dict() or {}
 
     def get_stats(self) -> dict[str, Any]:
         from google.cloud import firestore

@@ -370,29 +370,17 @@ def _eval_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def feedback_rows_sqlite(path: str) -> list[dict[str, Any]]:
-    """Feedback rows from the legacy SQLite DB (through the feedback domain's reader)."""
-    from ctscan_ops.feedback.source import iter_rows
+    """Feedback verdict rows from the SQLite store (duplicates skipped), as stored."""
+    from ctscan_ops.feedback.store import SqliteFeedbackStore
 
-    return [
-        {
-            "timestamp": r.timestamp,
-            "predicted_confidence": r.predicted_confidence,
-            "is_correct": r.is_correct,
-        }
-        for r in iter_rows(path)
-        if r.duplicate_of is None
-    ]
-
-
-LIVE_FIELDS = ("timestamp", "predicted_confidence", "is_correct")
+    return list(SqliteFeedbackStore(path).verdict_rows())
 
 
 def feedback_rows_firestore(client: Any, collection: str = "feedback") -> list[dict[str, Any]]:
-    """Feedback rows from Firestore after cut-over (only the three fields live metrics use)."""
-    return [
-        doc.to_dict() or {}
-        for doc in client.collection(collection).select(list(LIVE_FIELDS)).stream()
-    ]
+    """Feedback verdict rows from the Firestore store after cut-over, as stored."""
+    from ctscan_ops.feedback.store import FirestoreFeedbackStore
+
+    return list(FirestoreFeedbackStore(client, collection).verdict_rows())
 
 
 @dg.asset(group_name=GROUP, deps=[champion_model], kinds={"sqlite", "firestore"})

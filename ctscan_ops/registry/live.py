@@ -3,9 +3,11 @@
 Feedback rows (SQLite before the migration, Firestore after; the feedback domain owns the
 stores) carry no model version, so each row is attributed to the champion that was serving at
 its timestamp, from the champion alias history. A row that names ``model_version`` itself wins.
-Rows that cannot be scored (unparseable time, confidence or correctness) are counted and
-reported, never silently dropped. Results become the GAUGE metrics the P2 accuracy and P1
-confidence policies read (names in CONTRIBUTING.md).
+Rows are read through the feedback store interface (``FeedbackStore.verdict_rows``) and parsed
+with the feedback schema's parsers, the rules the migration applies: a row the migration would
+quarantine (unparseable time, confidence outside [0, 1] or not a number, correctness not 0/1)
+is counted and reported, never silently dropped or scored. Results become the GAUGE metrics the P2
+accuracy and P1 confidence policies read (names in CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -37,34 +39,33 @@ def _get(row: Any, name: str) -> Any:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """A feedback timestamp by the feedback schema's rule (datetimes, from Firestore, as-is)."""
+    from ctscan_ops.feedback.schema import parse_timestamp
+
     if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, str):
-        try:
-            ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_timestamp(value)[0]
+    except ValueError:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _parse_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
-        return value.strip().lower() in ("1", "true")
-    return None
+    from ctscan_ops.feedback.schema import parse_is_correct
+
+    try:
+        return parse_is_correct(value)
+    except ValueError:
+        return None
 
 
 def _parse_conf(value: Any) -> float | None:
+    from ctscan_ops.feedback.schema import parse_confidence
+
     try:
-        conf = float(value)
-    except (TypeError, ValueError):
+        return parse_confidence(value)
+    except ValueError:
         return None
-    return conf if 0.0 <= conf <= 1.0 else None
 
 
 def serving_timeline(moves: Iterable[Any]) -> list[tuple[datetime, str]]:

@@ -24,7 +24,7 @@ def _row(hours: float, conf, ok, **kw) -> dict:
 def test_attribution_by_serving_time_and_rolling_window() -> None:
     rows = [_row(h, 0.9, 1) for h in range(10)]  # v1 period, all correct
     rows += [_row(48 + h, 0.6, 0) for h in range(3)]  # v2 period, wrong, low confidence
-    rows += [_row(48 + 3 + h, 0.8, "1") for h in range(2)]
+    rows += [_row(48 + 3 + h, 0.8, True) for h in range(2)]
     rows += [_row(-1, 0.5, 1)]  # before any champion
     rows += [_row(49, 0.7, True, model_version="v9")]  # row names its version: wins
     m, rejected = live.live_metrics(rows, TIMELINE, window=4)
@@ -52,10 +52,13 @@ def test_bad_rows_are_counted_not_dropped_silently() -> None:
         _row(2, 1.7, 1),
         _row(3, None, 1),
         _row(4, 0.5, "maybe"),
+        # what the migration quarantines is not scored either (feedback/schema.py parsers)
+        _row(5, "0.5", 1),
+        _row(6, 0.5, "1"),
     ]
     m, rejected = live.live_metrics(rows, TIMELINE)
     assert m["v1"].n == 1
-    assert rejected == {"bad_timestamp": 1, "bad_confidence": 2, "bad_is_correct": 1}
+    assert rejected == {"bad_timestamp": 1, "bad_confidence": 3, "bad_is_correct": 2}
     with pytest.raises(ValueError, match="window"):
         live.live_metrics(rows, TIMELINE, window=0)
 
