@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.alerting.settings import AlertingSettings
+from ctscan_ops.alerting.shadow.readiness import readiness, readiness_summary
 from ctscan_ops.common.markdown import md_table
 from ctscan_ops.partitions import daily_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
@@ -125,32 +126,6 @@ def shadow_incidents(
             ),
         }
     )
-
-
-def readiness(
-    severity: str,
-    days: float,
-    q: dict[str, Any],
-    settings: AlertingSettings,
-) -> str:
-    """ready / not ready (why) / not enough data: the verdict an operator acts on."""
-    if days < settings.min_days:
-        return f"not enough data ({days:.1f} < {settings.min_days} days)"
-    reasons = []
-    fdr = q["false_discovery_rate"]
-    if fdr is not None and fdr > settings.fdr_target:
-        reasons.append(f"FDR {fdr:.1%} > {settings.fdr_target:.0%}")
-    if q["labelled_incidents"] == 0 and q["incidents"] == 0:
-        reasons.append("no labelled incidents to show it is useful")
-    elif q["missed_incidents"]:
-        reasons.append(f"missed {q['missed_incidents']} of {q['labelled_incidents']} incidents")
-    if (
-        severity == "P0"
-        and q["mean_detection_s"] is not None
-        and (q["mean_detection_s"] > settings.p0_mttd_target_s)
-    ):
-        reasons.append(f"MTTD {q['mean_detection_s']:.0f}s > {settings.p0_mttd_target_s:.0f}s")
-    return "ready" if not reasons else "not ready: " + "; ".join(reasons)
 
 
 @dg.asset(
@@ -295,37 +270,27 @@ def alert_quality(
             for r in results
         ],
     )
-    shadow = [r for r in results if r["severity"] in ("P1", "P2") and r["variant"] == "catalog"]
-    judged = [r for r in shadow if not r["readiness"].startswith("not enough data")]
-    over = [
-        f"{r['environment']}/{r['policy']} ({r['quality']['false_discovery_rate']:.1%})"
-        for r in judged
-        if (r["quality"]["false_discovery_rate"] or 0) > alerting.fdr_target
-    ]
-    p0 = [r for r in results if r["severity"] == "P0" and r["variant"] == "catalog"]
-    p0_missed = sum(r["quality"]["missed_incidents"] for r in p0)
+    summary = readiness_summary(results, alerting.fdr_target)
     check = dg.AssetCheckResult(
         check_name="fp_rate_below_target",
-        passed=not over and bool(judged),
+        passed=summary["passed"],
         severity=dg.AssetCheckSeverity.WARN,
         description=(
             f"P1/P2 false discovery rate <= {alerting.fdr_target:.0%} on >= "
             f"{alerting.min_days} days of shadow data"
         ),
         metadata={
-            "policies_judged": len(judged),
-            "over_target": dg.MetadataValue.json(over),
-            "ready": dg.MetadataValue.json(
-                [f"{r['environment']}/{r['policy']}" for r in shadow if r["readiness"] == "ready"]
-            ),
+            "policies_judged": summary["judged"],
+            "over_target": dg.MetadataValue.json(summary["over_target"]),
+            "ready": dg.MetadataValue.json(summary["ready"]),
         },
     )
     return dg.MaterializeResult(
         metadata={
             "quality": dg.MetadataValue.md(table),
             "days_of_shadow_data": len(days),
-            "ready_policies": sum(r["readiness"] == "ready" for r in shadow),
-            "p0_missed_incidents": p0_missed,
+            "ready_policies": len(summary["ready"]),
+            "p0_missed_incidents": summary["p0_missed_incidents"],
             # the daily partitions and the whole-window evaluation must see the same incidents
             "daily_records_disagree": len(all_ids ^ daily_ids),
             "report": dg.MetadataValue.url(
