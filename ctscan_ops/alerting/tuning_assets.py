@@ -69,20 +69,11 @@ def threshold_tuning_report(
     tuning_output: TuningOutput,
 ) -> dg.MaterializeResult:
     """Recommended threshold/duration per P1/P2 policy, proven on held-out data, as tfvars."""
-    import numpy as np
-
-    from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
-    from ctscan_ops.alerting.shadow.incidents import RegisterStore, parse_time
-    from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
-    from ctscan_ops.alerting.tuning.recommend import (
-        Condition1D,
-        TuningParams,
-        incidents_for_setting,
-        report_markdown,
-        tune,
-    )
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
+    from ctscan_ops.alerting.tuning.report import tune_environment
     from ctscan_ops.alerting.tuning.tfvars import recommendation_from_doc, update_tfvars
 
     env = context.partition_key
@@ -95,75 +86,23 @@ def threshold_tuning_report(
     )
     longest = max(lookback_s(p) for p in policies)
     cache = SeriesCache(monitoring.client(), monitoring.project, start - longest, end)
-    ticks = make_ticks(start, end)
     stamp = days[-1]
     prefix = f"{TUNING_KEY}/{env}/{stamp}"
-    docs: dict[str, dict[str, Any]] = {}
+    result = tune_environment(
+        policies,
+        lambda policy: cache.for_policy(policy, since=start - lookback_s(policy)),
+        lambda name: register.windows_for(name, env),
+        environment=env,
+        start=start,
+        end=end,
+        params=params,
+        prefix=prefix,
+    )
+    docs = result.docs
     links: dict[str, Any] = {}
-    for policy in policies:
-        cond = policy.condition
-        series = cache.for_policy(policy, since=start - lookback_s(policy))
-        groups = aligned_condition_values(cond, series, ticks)
-        windows = register.windows_for(policy.name, env)
-        current = (cond.threshold_value, cond.duration_s)
-        if not groups or all(np.isnan(g.values).all() for g in groups):
-            docs[policy.name] = {
-                "recommended": {
-                    "threshold": None,
-                    "duration_s": None,
-                    "reason": "no data for this policy in the shadow window",
-                },
-                "current": {"threshold": current[0], "duration_s": current[1]},
-                "readiness": {"verdict": "not_enough_data", "reasons": ["no data"]},
-            }
-            continue
-        values = np.vstack([g.values for g in groups])
-        values = values[0] if values.shape[0] == 1 else values
-        c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
-        doc = tune(values, ticks, windows, c1, params, current=current)
-        docs[policy.name] = doc
-        rec = doc.get("recommended") or {}
-        curve_key = f"{prefix}/{policy.name}-curve.png"
-        artifacts.put_bytes(
-            curve_key,
-            curve_png(
-                doc["curve"],
-                current=doc.get("current"),
-                recommended=rec if rec.get("threshold") is not None else None,
-                title=f"{env}/{policy.name}",
-            ),
-            content_type="image/png",
-        )
-        settings_plot = {
-            "current": (
-                current[0],
-                incidents_for_setting(values, ticks, c1, current[0], current[1]),
-            )
-        }
-        if rec.get("threshold") is not None:
-            settings_plot["recommended"] = (
-                rec["threshold"],
-                incidents_for_setting(values, ticks, c1, rec["threshold"], rec["duration_s"]),
-            )
-        # the worst group per tick (ticks where no group has data stay NaN)
-        line = values if values.ndim == 1 else np.fmax.reduce(values, axis=0)
-        timeline_key = f"{prefix}/{policy.name}-timeline.png"
-        artifacts.put_bytes(
-            timeline_key,
-            timeline_png(
-                ticks,
-                line,
-                windows,
-                settings_plot,
-                split_time=parse_time(doc["split_time"], "split_time")
-                if doc.get("split_time")
-                else None,
-                title=f"{env}/{policy.name}",
-            ),
-            content_type="image/png",
-        )
-        links[f"{policy.name}_curve"] = dg.MetadataValue.url(artifacts.browser_url(curve_key))
-        links[f"{policy.name}_timeline"] = dg.MetadataValue.url(artifacts.browser_url(timeline_key))
+    for link, key, png in result.plots:
+        artifacts.put_bytes(key, png, content_type="image/png")
+        links[link] = dg.MetadataValue.url(artifacts.browser_url(key))
 
     artifacts.put_json(
         f"{prefix}/tuning.json",
