@@ -1,0 +1,1 @@
+"""Data files of the sandbox world (a package only so that wheels ship them)."""

@@ -1,0 +1,1 @@
+"""Per-environment Terraform resource inventory of the infra world (JSON)."""
