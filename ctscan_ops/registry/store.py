@@ -237,34 +237,24 @@ class RegistryStore:
     # ---------------------------------------------------------------- low-level io
     def _get_json(self, key: str) -> tuple[dict[str, Any], int] | None:
         """Read a JSON object with its generation, or None if absent."""
-        blob = self.bucket.get_blob(key)
-        if blob is None:
+        from ctscan_ops.common.gcs_cas import read_with_generation
+
+        got = read_with_generation(self.bucket, key)  # changed meanwhile: re-read once
+        if got is None:
             return None
-        try:
-            raw = blob.download_as_bytes(if_generation_match=blob.generation)
-        except gexc.PreconditionFailed:  # changed between metadata and body: re-read once
-            blob = self.bucket.get_blob(key)
-            if blob is None:
-                return None
-            raw = blob.download_as_bytes(if_generation_match=blob.generation)
-        except gexc.NotFound:
-            return None
+        raw, generation = got
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise RegistryCorruptError(f"{self.uri(key)} is not valid JSON: {exc}") from exc
-        return obj, int(blob.generation)
+        return obj, generation
 
     def _create_json(self, key: str, obj: Mapping[str, Any]) -> bool:
         """Create ``key`` only if absent. Returns False if it already existed (412)."""
+        from ctscan_ops.common.gcs_cas import write_if_generation
+
         data = json.dumps(obj, sort_keys=True, indent=1).encode()
-        try:
-            self.bucket.blob(key).upload_from_string(
-                data, content_type="application/json", if_generation_match=0
-            )
-        except gexc.PreconditionFailed:
-            return False
-        return True
+        return write_if_generation(self.bucket, key, data, generation=0) is not None
 
     # ---------------------------------------------------------------- versions
     def register(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ctscan_ops.alerting.contracts import INCIDENT_POLICIES
+from ctscan_ops.common.gcs_cas import read_with_generation, write_if_generation
 from ctscan_ops.common.timeparse import format_time
 from ctscan_ops.common.timeparse import parse_time as _parse_time
 
@@ -295,12 +296,6 @@ class IncidentRegister:
         )
 
 
-def _is_precondition_failure(exc: BaseException) -> bool:
-    from google.api_core import exceptions as gexc
-
-    return isinstance(exc, gexc.PreconditionFailed)
-
-
 class RegisterStore:
     """The register in the artifact store, with generation-guarded updates."""
 
@@ -320,11 +315,10 @@ class RegisterStore:
     def load_with_generation(self) -> tuple[IncidentRegister, int]:
         """The register and the generation it was read at (0: no register yet)."""
         _, name = self._blob_name()
-        blob = self._bucket().get_blob(name)
-        if blob is None:
+        got = read_with_generation(self._bucket(), name)
+        if got is None:
             return IncidentRegister(), 0
-        generation = int(blob.generation)
-        data = blob.download_as_bytes(if_generation_match=generation)
+        data, generation = got
         try:
             doc = json.loads(data)
         except json.JSONDecodeError as exc:
@@ -372,14 +366,7 @@ class RegisterStore:
         for _attempt in range(max_attempts):
             new, generation = attempt()
             payload = json.dumps(new.to_json(), indent=2, sort_keys=True).encode()
-            blob = self._bucket().blob(name)
-            try:
-                blob.upload_from_string(
-                    payload, content_type="application/json", if_generation_match=generation
-                )
-            except Exception as exc:
-                if not _is_precondition_failure(exc):
-                    raise
+            if write_if_generation(self._bucket(), name, payload, generation=generation) is None:
                 time.sleep(delay * (1.0 + random.random()))
                 delay = min(delay * 2, 0.5)
                 continue
