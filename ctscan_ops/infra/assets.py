@@ -6,8 +6,6 @@ engine), summarise, redact, and store small summaries. ``plan_has_no_destroys`` 
 check: ``terraform_apply`` never runs past a plan that deletes or replaces anything.
 """
 
-from typing import Any
-
 import dagster as dg
 from pydantic import Field
 
@@ -270,32 +268,3 @@ def alert_policy_drift(
             "report": dg.MetadataValue.url(artifacts.browser_url(f"infra/policy_drift/{env}.json")),
         }
     )
-
-
-def world_uploads(settings: Any, data_dir: Any) -> list[str]:
-    """Upload the sandbox world's state (to the backend bucket) and plans (as CI would)."""
-    from pathlib import Path
-
-    from ctscan_ops.infra.state import state_object_name
-    from ctscan_ops.resources import make_storage_client
-
-    client = make_storage_client(settings.project_id, settings.endpoints.gcs_url)
-    store = ArtifactStore(
-        bucket=settings.artifacts_bucket,
-        project=settings.project_id,
-        endpoint=settings.endpoints.gcs_url,
-    )
-    written = []
-    for env in settings.environments:
-        env_dir = Path(data_dir) / "terraform" / env
-        state = env_dir / "state.json"
-        plan = env_dir / "plan.json"
-        if state.exists():
-            blob = client.bucket(settings.tf_state_bucket).blob(state_object_name(env))
-            blob.upload_from_filename(str(state), content_type="application/json")
-            written.append(f"gs://{settings.tf_state_bucket}/{blob.name}")
-        if plan.exists():
-            written.append(
-                store.put_bytes(plan_artifact_key(env), plan.read_bytes(), "application/json")
-            )
-    return written

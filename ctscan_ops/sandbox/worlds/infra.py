@@ -565,14 +565,40 @@ def generate_to(
     return summary
 
 
+def world_uploads(settings: Any, data_dir: Any) -> list[str]:
+    """Upload the sandbox world's state (to the backend bucket) and plans (as CI would)."""
+    from ctscan_ops.infra.assets import plan_artifact_key
+    from ctscan_ops.infra.state import state_object_name
+    from ctscan_ops.resources import ArtifactStore, make_storage_client
+
+    client = make_storage_client(settings.project_id, settings.endpoints.gcs_url)
+    store = ArtifactStore(
+        bucket=settings.artifacts_bucket,
+        project=settings.project_id,
+        endpoint=settings.endpoints.gcs_url,
+    )
+    written = []
+    for env in settings.environments:
+        env_dir = Path(data_dir) / "terraform" / env
+        state = env_dir / "state.json"
+        plan = env_dir / "plan.json"
+        if state.exists():
+            blob = client.bucket(settings.tf_state_bucket).blob(state_object_name(env))
+            blob.upload_from_filename(str(state), content_type="application/json")
+            written.append(f"gs://{settings.tf_state_bucket}/{blob.name}")
+        if plan.exists():
+            written.append(
+                store.put_bytes(plan_artifact_key(env), plan.read_bytes(), "application/json")
+            )
+    return written
+
+
 def generate(ctx: Any) -> dict[str, Any]:
     """World part ``infra``: Terraform state and plan JSON for dev, staging and prod."""
     end = getattr(ctx, "end", None) or datetime.now(UTC)
     ctx.progress("infra: terraform state and plan JSON for dev, staging, prod")
     summary = generate_to(Path(ctx.data_dir), ctx.rng, end, ctx.settings.alert_catalog_path)
     if ctx.settings.endpoints.gcs_url or ctx.settings.mode.value == "gcp":
-        from ctscan_ops.infra.assets import world_uploads
-
         # state into the backend bucket (where Terraform keeps it), plans where CI uploads them
         summary["uploaded"] = world_uploads(ctx.settings, ctx.data_dir)
     return summary
