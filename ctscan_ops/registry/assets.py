@@ -115,6 +115,9 @@ def model_versions(context: dg.AssetExecutionContext, registry: RegistryResource
 def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResource):
     """Held-out metrics of one version: accuracy, per-class P/R, macro-F1, ECE, CPU latency."""
     from ctscan_ops.registry.evaluate import evaluate_model
+
+    # TODO(contracts): replaced by ctscan_ops.registry.holdout (the held-out set contract) on the
+    # contracts branch; this sandbox import is the one exception listed in .importlinter.
     from ctscan_ops.sandbox.worlds.registry import get_holdout_spec, load_holdout
 
     store = registry.store()
