@@ -56,6 +56,13 @@ class Settings:
     sandbox_dir: Path
     endpoints: Endpoints = field(default_factory=Endpoints)
     environments: tuple[str, ...] = ENVIRONMENTS
+    # the classifier's held-out set (docs/data-contracts.md); "" = gs://<models_bucket>/registry/holdout/
+    holdout_uri: str = ""
+
+    @property
+    def holdout_location(self) -> str:
+        """``gs://bucket/prefix/`` of the held-out set (``CTSCAN_HOLDOUT_URI``)."""
+        return self.holdout_uri or f"gs://{self.models_bucket}/registry/holdout/"
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -146,4 +153,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         sandbox_dir=sandbox_dir,
         endpoints=endpoints,
+        holdout_uri=env.get("CTSCAN_HOLDOUT_URI", ""),
     )

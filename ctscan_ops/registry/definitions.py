@@ -26,6 +26,7 @@ def registry_resource() -> RegistryResource:
         project=s.project_id,
         endpoint=s.endpoints.gcs_url,
         environment=s.environment,
+        holdout_uri=s.holdout_location,
     )
 
 

@@ -11,8 +11,10 @@ Story (all times inside the world window):
   the next round proposes it and the gate refuses it.
 
 Training is deterministic (seeded, one thread), so regenerating the world re-registers the same
-bytes: content addressing makes that a no-op. The held-out set is described (seed, size), not
-stored: every evaluation regenerates it with the phantom generator.
+bytes: content addressing makes that a no-op. The held-out set is published like a real
+project's (docs/data-contracts.md): phantom slices as 16-bit PNGs in one folder per class
+(the original project's folder names) under ``gs://<models bucket>/registry/holdout/``;
+``model_evaluation`` reads it with :mod:`ctscan_ops.registry.holdout` in both modes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from ctscan_ops.registry.store import RegistryStore
 
 HOLDOUT_KEY = "holdout.json"
+HOLDOUT_PREFIX = "registry/holdout/"  # the default of Settings.holdout_location
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,40 @@ def load_holdout(spec: dict[str, Any]) -> tuple[Any, Any]:
     from ctscan_ops.drift.phantoms import make_dataset
 
     return make_dataset(spec["n"], spec["seed"], image_size=spec["image_size"])
+
+
+def publish_holdout(store: RegistryStore, images: Any, labels: Any, prefix: str = HOLDOUT_PREFIX):
+    """Write phantoms in the folder-per-class contract layout; returns the loaded set.
+
+    Objects already holding the same bytes are left alone (a regenerated world keeps its
+    generations); objects of an earlier, larger set are deleted so the set is exactly this one.
+    """
+    import hashlib
+
+    from ctscan_ops.ct_classes import CLASSES
+    from ctscan_ops.registry.holdout import encode_png16, holdout_object_name, load_holdout
+
+    wanted = {
+        holdout_object_name(prefix, CLASSES[int(k)], i): encode_png16(img)
+        for i, (img, k) in enumerate(zip(images, labels, strict=True))
+    }
+    existing = {b.name: b for b in store.client.list_blobs(store.bucket_name, prefix=prefix)}
+    for name, data in wanted.items():
+        blob = existing.get(name)
+        md5 = base64_md5(hashlib.md5(data).digest())
+        if blob is None or blob.md5_hash != md5:
+            store.bucket.blob(name).upload_from_string(data, content_type="image/png")
+    for name in set(existing) - set(wanted):
+        store.bucket.blob(name).delete()
+    return load_holdout(
+        store.client, f"gs://{store.bucket_name}/{prefix}", image_size=images.shape[-1]
+    )
+
+
+def base64_md5(digest: bytes) -> str:
+    import base64
+
+    return base64.b64encode(digest).decode()
 
 
 def put_holdout_spec(store: RegistryStore, spec: dict[str, Any]) -> None:
@@ -104,9 +141,13 @@ def stage_registry(
 
     cfg = config or RegistryWorldConfig()
     spec = holdout_spec(seed + 1000, cfg.n_holdout, cfg.image_size)
-    put_holdout_spec(store, spec)
     train_x, train_y = make_dataset(cfg.n_train, seed, image_size=cfg.image_size)
-    test_x, test_y = load_holdout(spec)
+    progress(f"registry: publishing {cfg.n_holdout} held-out phantoms to {HOLDOUT_PREFIX}")
+    holdout = publish_holdout(store, *load_holdout(spec))
+    # evaluated exactly as model_evaluation does: on the decoded contract-layout set
+    test_x, test_y = holdout.images, holdout.labels
+    spec = {**spec, **holdout.describe(), "n": len(test_y)}
+    put_holdout_spec(store, spec)
     registered: dict[str, dict[str, Any]] = {}
     for plan in candidate_plans(cfg, seed):
         progress(f"registry: training {plan['name']} ({plan['train']['architecture']})")
@@ -122,7 +163,7 @@ def stage_registry(
         )
         report = {
             **evaluate_model(res.model, test_x, test_y, n_latency=20),
-            "dataset": spec["dataset"],
+            **holdout.describe(),
         }
         store.put_evaluation(rec.version, report)
         registered[plan["name"]] = {"version": rec.version, "sha256": rec.sha256, "report": report}
