@@ -324,23 +324,33 @@ def decode_image(data: bytes, where: str, image_size: int) -> np.ndarray:
     return arr
 
 
-def load_holdout(client: Any, location: str, *, image_size: int) -> HoldoutSet:
-    """List, download (generation-pinned) and decode the set at ``location``."""
+def _download_all(client: Any, entries: Sequence[HoldoutEntry], workers: int) -> list[bytes]:
+    """Bytes of every entry, each pinned to its listed generation (threads: I/O bound)."""
     from google.api_core import exceptions as gexc
+    from google.cloud.storage import transfer_manager
 
+    pairs = [
+        (client.bucket(e.bucket).blob(e.name, generation=e.generation), io.BytesIO())
+        for e in entries
+    ]
+    results = transfer_manager.download_many(
+        pairs, worker_type=transfer_manager.THREAD, max_workers=workers
+    )
+    for e, result in zip(entries, results, strict=True):
+        if isinstance(result, gexc.NotFound):
+            raise HoldoutError(f"{e.uri}: replaced or deleted while the held-out set was read")
+        if isinstance(result, Exception):
+            raise HoldoutError(f"{e.uri}: cannot download ({type(result).__name__}: {result})")
+    return [buf.getvalue() for _, buf in pairs]
+
+
+def load_holdout(client: Any, location: str, *, image_size: int, workers: int = 8) -> HoldoutSet:
+    """List, download (generation-pinned) and decode the set at ``location``."""
     listing = list_holdout(client, location)
     images = np.empty((len(listing.entries), image_size, image_size), dtype=np.float32)
     labels = np.empty(len(listing.entries), dtype=np.int64)
-    for i, e in enumerate(listing.entries):
-        blob = client.bucket(e.bucket).blob(e.name)
-        try:
-            data = blob.download_as_bytes(if_generation_match=e.generation)
-        except gexc.PreconditionFailed:
-            raise HoldoutError(
-                f"{e.uri}: changed while the held-out set was being read; evaluate again"
-            ) from None
-        except gexc.NotFound:
-            raise HoldoutError(f"{e.uri}: deleted while the held-out set was being read") from None
+    blobs = _download_all(client, listing.entries, workers)
+    for i, (e, data) in enumerate(zip(listing.entries, blobs, strict=True)):
         images[i] = decode_image(data, e.uri, image_size)
         labels[i] = CLASS_INDEX[e.label]
     return HoldoutSet(listing, images, labels, image_size)

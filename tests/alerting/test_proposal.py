@@ -169,3 +169,15 @@ def test_cli_prints_applies_and_refuses(store, tmp_path: Path) -> None:
 
     out = _cli(store, "dev")
     assert out.returncode == 2 and "no proposal for dev" in out.stderr
+
+
+def test_tuning_output_writes_no_file_in_gcp_mode(monkeypatch, tmp_path: Path) -> None:
+    from ctscan_ops.alerting.tuning_assets import TuningOutput
+    from ctscan_ops.config import REPO_ROOT
+
+    monkeypatch.setenv("CTSCAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CTSCAN_MODE", "gcp")
+    assert TuningOutput().mirror_dir() is None
+    assert TuningOutput().base_dir() == REPO_ROOT / "terraform"  # read as the base only
+    monkeypatch.setenv("CTSCAN_MODE", "sandbox")
+    assert TuningOutput().mirror_dir() == tmp_path.resolve() / "terraform"

@@ -189,8 +189,17 @@ def test_every_asset_materializes_from_contract_data(project: Project, monitorin
                 "dagster/asset_partition_range_end": days[-1].isoformat(),
             },
         )
-        run(["alert_quality"])
+        res = run(["alert_quality"])
         assert "alert_quality:fp_rate_below_target" in run.checks
+        report = res_cfg["artifacts"].get_json(run.md(res, "alert_quality")["report_key"])
+        quality = {
+            (r["environment"], r["policy"]): r["quality"]
+            for r in report["policies"]
+            if r.get("variant", "catalog") == "catalog"
+        }
+        for policy in ("high_error_rate", "elevated_error_rate"):  # the 5xx burst, found
+            q = quality[("prod", policy)]
+            assert (q["labelled_incidents"], q["detected_incidents"]) == (1, 1), (policy, q)
         res = run(["threshold_tuning_report"], partition_key="prod")
         tmd = run.md(res, "threshold_tuning_report")
 
