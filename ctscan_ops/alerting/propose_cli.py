@@ -97,7 +97,9 @@ def add_propose_parser(alerts_subparsers: Any) -> None:
     p = alerts_subparsers.add_parser(
         "propose",
         help="print the latest threshold-tuning proposal, or apply it to a working tree",
-        description=__doc__.split("\n\n")[1],
+        description="Print the latest (or --report-id) tuning proposal of ENV from the "
+        "artifact store as JSON, or write it into the working tree at DIR (exit 2 if the "
+        "target file changed since the proposal was made).",
     )
     p.add_argument("environment", choices=ENVIRONMENTS)
     p.add_argument(

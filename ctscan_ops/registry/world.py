@@ -55,8 +55,9 @@ def load_holdout(spec: dict[str, Any]) -> tuple[Any, Any]:
     return make_dataset(spec["n"], spec["seed"], image_size=spec["image_size"])
 
 
-def publish_holdout(store: RegistryStore, images: Any, labels: Any, prefix: str = HOLDOUT_PREFIX):
-    """Write phantoms in the folder-per-class contract layout; returns the loaded set.
+def publish_holdout(client: Any, location: str, images: Any, labels: Any):
+    """Write phantoms in the folder-per-class contract layout at ``location``; returns the set
+    as ``model_evaluation`` loads it.
 
     Objects already holding the same bytes are left alone (a regenerated world keeps its
     generations); objects of an earlier, larger set are deleted so the set is exactly this one.
@@ -64,23 +65,28 @@ def publish_holdout(store: RegistryStore, images: Any, labels: Any, prefix: str 
     import hashlib
 
     from ctscan_ops.ct_classes import CLASSES
-    from ctscan_ops.registry.holdout import encode_png16, holdout_object_name, load_holdout
+    from ctscan_ops.registry.holdout import (
+        encode_png16,
+        holdout_object_name,
+        load_holdout,
+        split_gs_uri,
+    )
 
+    bucket_name, prefix = split_gs_uri(location)
+    bucket = client.bucket(bucket_name)
     wanted = {
         holdout_object_name(prefix, CLASSES[int(k)], i): encode_png16(img)
         for i, (img, k) in enumerate(zip(images, labels, strict=True))
     }
-    existing = {b.name: b for b in store.client.list_blobs(store.bucket_name, prefix=prefix)}
+    existing = {b.name: b for b in client.list_blobs(bucket_name, prefix=prefix)}
     for name, data in wanted.items():
         blob = existing.get(name)
-        md5 = base64_md5(hashlib.md5(data).digest())
+        md5 = base64_md5(hashlib.md5(data).digest())  # what GCS reports as md5_hash
         if blob is None or blob.md5_hash != md5:
-            store.bucket.blob(name).upload_from_string(data, content_type="image/png")
+            bucket.blob(name).upload_from_string(data, content_type="image/png")
     for name in set(existing) - set(wanted):
-        store.bucket.blob(name).delete()
-    return load_holdout(
-        store.client, f"gs://{store.bucket_name}/{prefix}", image_size=images.shape[-1]
-    )
+        bucket.blob(name).delete()
+    return load_holdout(client, f"gs://{bucket_name}/{prefix}", image_size=images.shape[-1])
 
 
 def base64_md5(digest: bytes) -> str:
@@ -129,6 +135,7 @@ def stage_registry(
     store: RegistryStore,
     *,
     seed: int,
+    holdout_location: str | None = None,
     start: datetime,
     config: RegistryWorldConfig | None = None,
     progress: Callable[[str], None] = print,
@@ -142,8 +149,9 @@ def stage_registry(
     cfg = config or RegistryWorldConfig()
     spec = holdout_spec(seed + 1000, cfg.n_holdout, cfg.image_size)
     train_x, train_y = make_dataset(cfg.n_train, seed, image_size=cfg.image_size)
-    progress(f"registry: publishing {cfg.n_holdout} held-out phantoms to {HOLDOUT_PREFIX}")
-    holdout = publish_holdout(store, *load_holdout(spec))
+    location = holdout_location or f"gs://{store.bucket_name}/{HOLDOUT_PREFIX}"
+    progress(f"registry: publishing {cfg.n_holdout} held-out phantoms to {location}")
+    holdout = publish_holdout(store.client, location, *load_holdout(spec))
     # evaluated exactly as model_evaluation does: on the decoded contract-layout set
     test_x, test_y = holdout.images, holdout.labels
     spec = {**spec, **holdout.describe(), "n": len(test_y)}
@@ -211,7 +219,8 @@ def stage_registry(
 
 
 def generate(ctx: Any) -> dict[str, Any]:
-    """World hook: register the versions in the models bucket (created if missing)."""
+    """World hook: register the versions in the models bucket (created if missing) and publish
+    the held-out set where ``Settings.holdout_location`` says (``CTSCAN_HOLDOUT_URI``)."""
     from ctscan_ops.registry.train import torch_threads
 
     client = ctx.storage_client()
@@ -220,7 +229,17 @@ def generate(ctx: Any) -> dict[str, Any]:
         client.create_bucket(bucket)
     store = RegistryStore(client, bucket)
     seed = int(ctx.rng("registry").integers(0, 2**31 - 10_000))
+    location = ctx.settings.holdout_location  # where model_evaluation will read it
+    holdout_bucket = location[len("gs://") :].split("/", 1)[0]
+    if client.lookup_bucket(holdout_bucket) is None:
+        client.create_bucket(holdout_bucket)
     with torch_threads(1):
-        summary = stage_registry(store, seed=seed, start=ctx.start, progress=ctx.progress)
+        summary = stage_registry(
+            store,
+            seed=seed,
+            start=ctx.start,
+            progress=ctx.progress,
+            holdout_location=location,
+        )
     summary["serving_checkpoint_uri"] = store.serving_checkpoint_uri()
     return summary
