@@ -52,6 +52,7 @@ def test_uploads_where_terraform_state_and_plan_read(tf_runs, project, tmp_path,
     plan.write_text(tf_runs.plans["change"])
     state = tmp_path / "state.json"
     state.write_text(tf_runs.tfstates["v2"])
+    assert SECRET in state.read_text()  # the no-leak assertions below are not vacuous
     endpoint = os.environ["STORAGE_EMULATOR_HOST"]
     out = run(
         ["--environment", "prod", "--plan-json", str(plan), "--state-file", str(state)],
