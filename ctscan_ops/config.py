@@ -63,6 +63,13 @@ class Settings:
     alert_catalog_path: Path = DEFAULT_ALERT_CATALOG
     # where the app writes feedback: "sqlite" before the cut-over, "firestore" after
     feedback_backend: str = "sqlite"
+    # the classifier's held-out set (docs/data-contracts.md); "" = gs://<models_bucket>/registry/holdout/
+    holdout_uri: str = ""
+
+    @property
+    def holdout_location(self) -> str:
+        """``gs://bucket/prefix/`` of the held-out set (``CTSCAN_HOLDOUT_URI``)."""
+        return self.holdout_uri or f"gs://{self.models_bucket}/registry/holdout/"
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -171,4 +178,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         endpoints=endpoints,
         alert_catalog_path=alert_catalog_path_from_env(env),
         feedback_backend=feedback_backend_from_env(env),
+        holdout_uri=env.get("CTSCAN_HOLDOUT_URI", ""),
     )

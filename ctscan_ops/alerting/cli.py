@@ -79,6 +79,7 @@ _EXTENSIONS = (
     ("ctscan_ops.alerting.tuning_cli", "add_tune_parser"),
     ("ctscan_ops.alerting.label_cli", "add_label_parser"),
     ("ctscan_ops.alerting.shadow_cli", "add_shadow_parsers"),
+    ("ctscan_ops.alerting.propose_cli", "add_propose_parser"),
 )
 
 

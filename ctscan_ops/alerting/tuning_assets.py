@@ -2,8 +2,9 @@
 
 The report tunes every P1/P2 policy over the days of shadow data (the materialized
 ``shadow_incidents`` partitions), with a walk-forward holdout (:mod:`tuning`), stores the curves
-and plots in the artifact store, and writes a reviewed-by-human ``alerts.auto.tfvars.json`` plus
-a markdown diff. It never applies anything: the loop closes through a Terraform review.
+and plots in the artifact store, and leaves a reviewable change there (:mod:`proposal`: the
+proposed ``alerts.auto.tfvars.json``, a patch and a PR description; ``ctscan-ops alerts
+propose``). It never applies anything: the loop closes through a Terraform review.
 """
 
 import json
@@ -23,25 +24,28 @@ TUNING_KEY = "alerting/threshold_tuning"
 
 
 class TuningOutput(dg.ConfigurableResource):
-    """Where the reviewed-by-human Terraform variables go.
+    """The Terraform tree a tuning proposal is computed against, and the sandbox mirror.
 
-    gcp mode: the repository's ``terraform/`` (a change a human reviews in a pull request).
-    sandbox mode: a mirror under the sandbox data dir, so a demo never dirties the checkout.
+    The proposal itself goes to the artifact store in both modes. gcp mode writes no file
+    (the process's checkout is read as the base, never changed); sandbox mode also mirrors the
+    proposed file under ``terraform_dir`` (default: the sandbox data dir) for the demo.
     """
 
     terraform_dir: str | None = Field(default=None)
+    write_mirror: bool = Field(default=True)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> "TuningOutput":
-        """The output directory the mode implies (see the class docstring)."""
+        """The base and mirror the mode implies (see the class docstring)."""
         if settings.mode is Mode.GCP:
-            return cls(terraform_dir=str(REPO_ROOT / "terraform"))
+            return cls(terraform_dir=str(REPO_ROOT / "terraform"), write_mirror=False)
         return cls(terraform_dir=str(settings.data_dir / "terraform"))
 
-    def path(self) -> Path:
-        if self.terraform_dir:
-            return Path(self.terraform_dir)
-        return REPO_ROOT / "terraform"
+    def base_dir(self) -> Path:
+        return Path(self.terraform_dir) if self.terraform_dir else REPO_ROOT / "terraform"
+
+    def mirror_dir(self) -> Path | None:
+        return self.base_dir() if self.write_mirror else None
 
 
 def _day_start(day: str) -> float:
@@ -70,11 +74,18 @@ def threshold_tuning_report(
 ) -> dg.MaterializeResult:
     """Recommended threshold/duration per P1/P2 policy, proven on held-out data, as tfvars."""
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
+    from ctscan_ops.alerting.proposal import build_proposal, put_proposal
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
     from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
     from ctscan_ops.alerting.tuning.report import tune_environment
-    from ctscan_ops.alerting.tuning.tfvars import recommendation_from_doc, update_tfvars
+    from ctscan_ops.alerting.tuning.tfvars import (
+        recommendation_from_doc,
+        render,
+        tfvars_path,
+        update_tfvars,
+        write_atomic,
+    )
 
     env = context.partition_key
     start, end, days = shadow_window(context.instance)
@@ -113,17 +124,39 @@ def threshold_tuning_report(
         for name, doc in sorted(docs.items())
         if (doc.get("recommended") or {}).get("threshold") is not None
     ]
-    update = update_tfvars(catalog, env, tuning_output.path(), recs, write=True)
+    base = tfvars_path(tuning_output.base_dir(), env)
+    base_text = base.read_text(encoding="utf-8") if base.exists() else None
+    update = update_tfvars(catalog, env, tuning_output.base_dir(), recs, write=False)
+    mirror = tuning_output.mirror_dir()
+    mirror_path = tfvars_path(mirror, env) if mirror else None
+    written = mirror_path is not None and write_atomic(mirror_path, render(update.overrides))
     artifacts.put_bytes(
         f"{prefix}/tfvars-diff.md", update.diff_markdown.encode(), content_type="text/markdown"
     )
+    proposal = build_proposal(
+        environment=env,
+        base_text=base_text,
+        proposed_text=render(update.overrides),
+        report_markdown=report_markdown(env, docs),
+        diff_markdown=update.diff_markdown,
+        docs=docs,
+        days=days,
+        catalog_hash=catalog.content_hash,
+        links={"tuning_json": artifacts.uri(f"{prefix}/tuning.json")},
+        source={"dagster_run_id": context.run_id},
+    )
+    proposal_uris = put_proposal(artifacts, proposal)
     verdicts = [(d.get("readiness") or {}).get("verdict") for d in docs.values()]
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report_markdown(env, docs)),
             "tfvars_diff": dg.MetadataValue.md(update.diff_markdown or "(no change)"),
-            "tfvars_path": dg.MetadataValue.path(str(update.path)),
-            "tfvars_written": update.written,
+            "proposal_id": proposal.report_id,
+            "proposal_changed": proposal.changed,
+            "proposal_pr": dg.MetadataValue.text(proposal_uris["pr"]),
+            "proposal_patch": dg.MetadataValue.text(proposal_uris["patch"]),
+            "tfvars_path": dg.MetadataValue.path(str(mirror_path or proposal_uris["tfvars"])),
+            "tfvars_written": written,
             "ready": sum(v == "ready" for v in verdicts),
             "recommended": len(recs),
             "days": len(days),

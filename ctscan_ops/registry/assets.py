@@ -43,6 +43,14 @@ class RegistryResource(dg.ConfigurableResource):
     latency_budget_ms: float = 50.0
     drift_share_threshold: float = 0.3
     live_window: int = 100
+    holdout_uri: str | None = Field(
+        default=None,
+        description="held-out set gs://bucket/prefix/ (CTSCAN_HOLDOUT_URI); "
+        "unset = gs://<bucket>/registry/holdout/",
+    )
+
+    def holdout_location(self) -> str:
+        return self.holdout_uri or f"gs://{self.bucket}/registry/holdout/"
 
     def store(self) -> RegistryStore:
         from ctscan_ops.resources.storage import make_storage_client
@@ -113,23 +121,22 @@ def model_versions(context: dg.AssetExecutionContext, registry: RegistryResource
     kinds={"pytorch"},
 )
 def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResource):
-    """Held-out metrics of one version: accuracy, per-class P/R, macro-F1, ECE, CPU latency."""
-    from ctscan_ops.registry.evaluate import evaluate_model
+    """Held-out metrics of one version: accuracy, per-class P/R, macro-F1, ECE, CPU latency.
 
-    # TODO(contracts): replaced by ctscan_ops.registry.holdout (the held-out set contract) on the
-    # contracts branch; this sandbox import is the one exception listed in .importlinter.
-    from ctscan_ops.sandbox.worlds.registry import get_holdout_spec, load_holdout
+    The held-out set is the one at ``registry.holdout_location()`` (docs/data-contracts.md), in
+    sandbox and gcp mode alike; its content hash is the ``data_version`` of the evaluation.
+    """
+    from ctscan_ops.registry.evaluate import evaluate_model
+    from ctscan_ops.registry.holdout import HoldoutError, load_holdout
 
     store = registry.store()
-    spec = get_holdout_spec(store)
-    if spec is None:
-        raise _fail(
-            f"no held-out set described at {store.uri(store.root)}/holdout.json; "
-            "generate the sandbox world (ctscan-ops sandbox world) or write the spec"
-        )
     record, model = store.load_model(context.partition_key)
-    images, labels = load_holdout(spec)
-    report = {**evaluate_model(model, images, labels), "dataset": spec["dataset"]}
+    image_size = int(record.parameters.get("image_size", 64))
+    try:
+        holdout = load_holdout(store.client, registry.holdout_location(), image_size=image_size)
+    except HoldoutError as exc:
+        raise _fail(f"held-out set refused: {exc}") from exc
+    report = {**evaluate_model(model, holdout.images, holdout.labels), **holdout.describe()}
     uri = store.put_evaluation(record.version, report)
     per_class = [
         [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
@@ -142,7 +149,11 @@ def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResour
     return dg.MaterializeResult(
         metadata={
             "version": record.version,
-            "dataset": spec["dataset"],
+            "dataset": report["dataset"],
+            "data_version": report["data_version"],
+            "holdout_uri": dg.MetadataValue.text(report["holdout_uri"]),
+            "holdout_layout": report["holdout_layout"],
+            "n": report["n"],
             "accuracy": report["accuracy"],
             "macro_f1": report["macro_f1"],
             "ece": report["ece"],
@@ -152,11 +163,13 @@ def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResour
             "per_class": dg.MetadataValue.md(
                 _md_table(["class", "precision", "recall", "f1", "support"], per_class)
             ),
+            "per_class_metrics": dg.MetadataValue.json(report["per_class"]),
             "confusion_matrix": dg.MetadataValue.md(
                 _md_table(["true \\ pred", *report["per_class"]], cm_rows)
             ),
             "report": dg.MetadataValue.url(uri),
-        }
+        },
+        data_version=dg.DataVersion(f"{record.sha256[:16]}:{report['data_version'][:16]}"),
     )
 
 
@@ -261,6 +274,29 @@ def challenger_model(context: dg.AssetExecutionContext, registry: RegistryResour
     )
 
 
+def holdout_versions(
+    store: RegistryStore, challenger: str, champion: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """Held-out data version of each side's evaluation, and what to do when they differ.
+
+    Evaluations on different held-out data are never compared: the gate's ``same_holdout``
+    rule fails (``dataset`` carries the content hash), and this names the stale side. The check
+    does not re-evaluate by itself: a check must not run minutes of inference nor rewrite the
+    champion's stored evaluation as a side effect; re-materializing ``model_evaluation`` for the
+    named partition is one click and leaves a record.
+    """
+    sides = {"challenger": challenger, **({"champion": champion} if champion else {})}
+    found = {side: (store.get_evaluation(v) or {}).get("data_version") for side, v in sides.items()}
+    if champion is None or found["challenger"] == found["champion"]:
+        return found, None
+    return found, (
+        f"held-out data differs: challenger {challenger} was evaluated on "
+        f"{found['challenger'] or 'an unversioned set'}, champion {champion} on "
+        f"{found['champion'] or 'an unversioned set'}; materialize model_evaluation for both "
+        "partitions on the current held-out set before comparing."
+    )
+
+
 @dg.asset_check(asset=challenger_model, blocking=True)
 def challenger_beats_champion(
     context: dg.AssetCheckExecutionContext,
@@ -277,18 +313,21 @@ def challenger_beats_champion(
             passed=True,
             metadata={"decision": "nothing to promote: the challenger is the champion or unset"},
         )
-    if not decision.passed and champ is not None:
+    versions, mismatch = holdout_versions(store, chal.version, champ.version if champ else None)
+    # a comparison on different data is not a verdict: no refusal is recorded for it
+    if not decision.passed and champ is not None and mismatch is None:
         store.record_refusal(
             champ.version, chal.version, {"failures": decision.failures, "evidence": evidence}
         )
     rows = [[k, "pass" if c["passed"] else "FAIL", c["detail"]] for k, c in decision.checks.items()]
     return dg.AssetCheckResult(
-        passed=decision.passed,
+        passed=decision.passed and mismatch is None,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=decision.summary()[:1000],
+        description=(mismatch + " " if mismatch else "") + decision.summary()[:1000],
         metadata={
             "challenger": chal.version,
             "champion": champ.version if champ else "-",
+            "holdout_data_versions": dg.MetadataValue.json(versions),
             "checks": dg.MetadataValue.md(_md_table(["rule", "result", "detail"], rows)),
             "drift_snapshot": dg.MetadataValue.json(evidence["drift_snapshot"]),
             "policy": dg.MetadataValue.json(registry.policy().__dict__),

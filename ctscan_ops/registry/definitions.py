@@ -25,6 +25,7 @@ def registry_resource(s: Settings) -> RegistryResource:
         project=s.project_id,
         endpoint=s.endpoints.gcs_url,
         environment=s.environment,
+        holdout_uri=s.holdout_location,
     )
 
 

@@ -11,8 +11,10 @@ Story (all times inside the world window):
   the next round proposes it and the gate refuses it.
 
 Training is deterministic (seeded, one thread), so regenerating the world re-registers the same
-bytes: content addressing makes that a no-op. The held-out set is described (seed, size), not
-stored: every evaluation regenerates it with the phantom generator.
+bytes: content addressing makes that a no-op. The held-out set is published like a real
+project's (docs/data-contracts.md): phantom slices as 16-bit PNGs in one folder per class
+(the original project's folder names) under ``gs://<models bucket>/registry/holdout/``;
+``model_evaluation`` reads it with :mod:`ctscan_ops.registry.holdout` in both modes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from ctscan_ops.registry.store import RegistryStore
 
 HOLDOUT_KEY = "holdout.json"
+HOLDOUT_PREFIX = "registry/holdout/"  # the default of Settings.holdout_location
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,46 @@ def load_holdout(spec: dict[str, Any]) -> tuple[Any, Any]:
     from ctscan_ops.sandbox.worlds.phantoms import make_dataset
 
     return make_dataset(spec["n"], spec["seed"], image_size=spec["image_size"])
+
+
+def publish_holdout(client: Any, location: str, images: Any, labels: Any):
+    """Write phantoms in the folder-per-class contract layout at ``location``; returns the set
+    as ``model_evaluation`` loads it.
+
+    Objects already holding the same bytes are left alone (a regenerated world keeps its
+    generations); objects of an earlier, larger set are deleted so the set is exactly this one.
+    """
+    import hashlib
+
+    from ctscan_ops.ct_classes import CLASSES
+    from ctscan_ops.registry.holdout import (
+        encode_png16,
+        holdout_object_name,
+        load_holdout,
+        split_gs_uri,
+    )
+
+    bucket_name, prefix = split_gs_uri(location)
+    bucket = client.bucket(bucket_name)
+    wanted = {
+        holdout_object_name(prefix, CLASSES[int(k)], i): encode_png16(img)
+        for i, (img, k) in enumerate(zip(images, labels, strict=True))
+    }
+    existing = {b.name: b for b in client.list_blobs(bucket_name, prefix=prefix)}
+    for name, data in wanted.items():
+        blob = existing.get(name)
+        md5 = base64_md5(hashlib.md5(data).digest())  # what GCS reports as md5_hash
+        if blob is None or blob.md5_hash != md5:
+            bucket.blob(name).upload_from_string(data, content_type="image/png")
+    for name in set(existing) - set(wanted):
+        bucket.blob(name).delete()
+    return load_holdout(client, f"gs://{bucket_name}/{prefix}", image_size=images.shape[-1])
+
+
+def base64_md5(digest: bytes) -> str:
+    import base64
+
+    return base64.b64encode(digest).decode()
 
 
 def put_holdout_spec(store: RegistryStore, spec: dict[str, Any]) -> None:
@@ -92,6 +135,7 @@ def stage_registry(
     store: RegistryStore,
     *,
     seed: int,
+    holdout_location: str | None = None,
     start: datetime,
     config: RegistryWorldConfig | None = None,
     progress: Callable[[str], None] = print,
@@ -104,9 +148,14 @@ def stage_registry(
 
     cfg = config or RegistryWorldConfig()
     spec = holdout_spec(seed + 1000, cfg.n_holdout, cfg.image_size)
-    put_holdout_spec(store, spec)
     train_x, train_y = make_dataset(cfg.n_train, seed, image_size=cfg.image_size)
-    test_x, test_y = load_holdout(spec)
+    location = holdout_location or f"gs://{store.bucket_name}/{HOLDOUT_PREFIX}"
+    progress(f"registry: publishing {cfg.n_holdout} held-out phantoms to {location}")
+    holdout = publish_holdout(store.client, location, *load_holdout(spec))
+    # evaluated exactly as model_evaluation does: on the decoded contract-layout set
+    test_x, test_y = holdout.images, holdout.labels
+    spec = {**spec, **holdout.describe(), "n": len(test_y)}
+    put_holdout_spec(store, spec)
     registered: dict[str, dict[str, Any]] = {}
     for plan in candidate_plans(cfg, seed):
         progress(f"registry: training {plan['name']} ({plan['train']['architecture']})")
@@ -122,7 +171,7 @@ def stage_registry(
         )
         report = {
             **evaluate_model(res.model, test_x, test_y, n_latency=20),
-            "dataset": spec["dataset"],
+            **holdout.describe(),
         }
         store.put_evaluation(rec.version, report)
         registered[plan["name"]] = {"version": rec.version, "sha256": rec.sha256, "report": report}
@@ -170,7 +219,8 @@ def stage_registry(
 
 
 def generate(ctx: Any) -> dict[str, Any]:
-    """World hook: register the versions in the models bucket (created if missing)."""
+    """World hook: register the versions in the models bucket (created if missing) and publish
+    the held-out set where ``Settings.holdout_location`` says (``CTSCAN_HOLDOUT_URI``)."""
     from ctscan_ops.registry.train import torch_threads
 
     client = ctx.storage_client()
@@ -179,7 +229,17 @@ def generate(ctx: Any) -> dict[str, Any]:
         client.create_bucket(bucket)
     store = RegistryStore(client, bucket)
     seed = int(ctx.rng("registry").integers(0, 2**31 - 10_000))
+    location = ctx.settings.holdout_location  # where model_evaluation will read it
+    holdout_bucket = location[len("gs://") :].split("/", 1)[0]
+    if client.lookup_bucket(holdout_bucket) is None:
+        client.create_bucket(holdout_bucket)
     with torch_threads(1):
-        summary = stage_registry(store, seed=seed, start=ctx.start, progress=ctx.progress)
+        summary = stage_registry(
+            store,
+            seed=seed,
+            start=ctx.start,
+            progress=ctx.progress,
+            holdout_location=location,
+        )
     summary["serving_checkpoint_uri"] = store.serving_checkpoint_uri()
     return summary
