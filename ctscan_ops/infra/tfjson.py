@@ -86,6 +86,11 @@ def detect_kind(doc: Any, where: str) -> str:
     """``"plan"``, ``"state"`` (show -json) or ``"tfstate"`` (raw state file)."""
     if not isinstance(doc, dict):
         raise TerraformJSONError(f"{where}: top level is {type(doc).__name__}, not an object")
+    tf_version = doc.get("terraform_version")
+    if tf_version is not None and not isinstance(tf_version, str):
+        raise TerraformJSONError(
+            f'{where}: terraform_version must be a string like "1.9.8", got {tf_version!r}'
+        )
     if "format_version" in doc:
         check_format_version(doc["format_version"], where)
         if PLAN_KEYS & doc.keys():
@@ -175,6 +180,10 @@ def loads(text: str | bytes, where: str, keep_values_for: Iterable[str] = ()) ->
         ) from None
     except UnicodeDecodeError as exc:
         raise TerraformJSONError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except RecursionError:
+        raise TerraformJSONError(
+            f"{where}: JSON nested too deeply to be a Terraform plan or state"
+        ) from None
     if not isinstance(doc, dict):
         raise TerraformJSONError(f"{where}: top level is {type(doc).__name__}, not an object")
     return doc

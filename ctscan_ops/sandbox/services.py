@@ -116,11 +116,29 @@ def launch_spec(name: str, sandbox_dir: Path, in_memory: bool = False) -> Launch
     raise ValueError(f"unknown sandbox service {name!r}; known: {', '.join(SERVICE_ORDER)}")
 
 
+class SandboxStateError(ValueError):
+    """``state.json`` exists but cannot be read (truncated, not JSON, wrong shape)."""
+
+
 def read_state(sandbox_dir: Path) -> dict[str, Any]:
+    """The recorded services; a corrupt file is a clear error naming it and the fix."""
     path = sandbox_state_path(sandbox_dir)
     if not path.exists():
         return {"services": {}}
-    return json.loads(path.read_text())
+    fix = (
+        "stop any sandbox servers still running (their PIDs are in logs/), delete the file, "
+        "then run `ctscan-ops sandbox up`"
+    )
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SandboxStateError(f"{path} is corrupt ({exc}): {fix}") from None
+    services = state.get("services") if isinstance(state, dict) else None
+    if not isinstance(services, dict) or not all(
+        isinstance(r, dict) and {"endpoint", "pid", "pgid"} <= r.keys() for r in services.values()
+    ):
+        raise SandboxStateError(f"{path} does not describe sandbox services: {fix}")
+    return state
 
 
 def write_state(sandbox_dir: Path, state: dict[str, Any]) -> None:
@@ -185,9 +203,15 @@ def up(
 ) -> dict[str, Any]:
     """Start the services not already running; on any failure stop what this call started."""
     settings = get_settings()
+    unknown = [n for n in services if n not in SERVICE_ORDER]
+    if unknown:  # validate before starting anything
+        raise ValueError(
+            f"unknown sandbox service(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(SERVICE_ORDER)}"
+        )
     root = sandbox_dir or settings.sandbox_dir
-    root.mkdir(parents=True, exist_ok=True)
     state = read_state(root)
+    root.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
     try:
         for name in services:
@@ -244,9 +268,10 @@ def _endpoint_open(endpoint: str) -> bool:
 def status(sandbox_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Per service: endpoint, pid, whether the process group lives and the port answers."""
     root = sandbox_dir or get_settings().sandbox_dir
+    recorded = read_state(root).get("services", {})
     out = {}
     for name in SERVICE_ORDER:
-        record = read_state(root).get("services", {}).get(name)
+        record = recorded.get(name)
         if record is None:
             out[name] = {"running": False, "healthy": False}
             continue
