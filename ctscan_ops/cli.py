@@ -94,7 +94,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctscan-ops", description=__doc__.splitlines()[0])
+    parser = cc.ContractParser(prog="ctscan-ops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sandbox = sub.add_parser("sandbox", help="local emulators and the generated world")

@@ -71,6 +71,16 @@ class ServiceDownError(CliInputError):
 # --------------------------------------------------------------------------- argument types
 
 
+class ContractParser(argparse.ArgumentParser):
+    """argparse, but a usage error is ONE line (what, where, how to get help), exit 2.
+
+    Sub-parsers inherit the class, so every command of ``ctscan-ops`` gets it.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _type(name: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:
     """Give a type function a readable ``__name__`` (argparse prints it on ValueError)."""
     fn.__name__ = name

@@ -415,7 +415,7 @@ def register(subparsers: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctscan-ops")
+    parser = cc.ContractParser(prog="ctscan-ops")
     register(parser.add_subparsers(dest="command", required=True))
     return parser
 

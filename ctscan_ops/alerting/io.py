@@ -451,7 +451,7 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[list[LabelWindow], dict[s
     verdicts: dict[str, bool] = {}
     if isinstance(doc, Mapping):
         unknown = set(doc) - {"windows", "verdicts"}
-        if unknown or "windows" not in doc:
+        if unknown or not doc:
             raise InputError(
                 f'{p}: expected a list of {{"start", "end"}} windows or an object with '
                 f'"windows" (and optional "verdicts"); got an object with keys {sorted(doc)[:5]}'

@@ -84,6 +84,8 @@ def _gate(store: Any, version: str) -> tuple[bool, str, dict[str, Any]]:
 
 
 def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
+    if args.skip_gate and not args.reason:  # validate before reading or moving anything
+        raise cc.CliInputError("--skip-gate needs --reason (it is recorded in the alias history)")
     record = store.get_version(args.version)
     current = store.get_alias(args.alias)
     expected = args.expected_generation
@@ -98,11 +100,6 @@ def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
             return 1
         evidence.update(checks, gate_summary=summary)
     elif args.skip_gate:
-        if not args.reason:
-            print(
-                "--skip-gate needs --reason (it is recorded in the alias history)", file=sys.stderr
-            )
-            return 2
         evidence["gate"] = "skipped by operator"
     moved = store.set_alias(
         args.alias,
