@@ -78,8 +78,11 @@ def _cmd_world(args: argparse.Namespace) -> int:
     from ctscan_ops.config import get_settings
     from ctscan_ops.sandbox.world import generate_world
 
+    settings = get_settings()
+    # the world's parts upload to GCS: check it answers before the first file is written
+    cc.require_service("GCS", settings.endpoints.gcs_url, settings)
     manifest = generate_world(
-        get_settings(), seed=args.seed, end=args.end, days=args.days, progress=info
+        settings, seed=args.seed, end=args.end, days=args.days, progress=info
     )
     emit_json({k: v for k, v in manifest.items() if k != "parts"})
     return 0

@@ -8,6 +8,8 @@ directory or an empty database. The Firestore emulator is checked before the fir
 from __future__ import annotations
 
 import argparse
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +28,38 @@ def _client():
 
 
 def _db_path(args: argparse.Namespace) -> Path:
-    """``--db`` (already checked by its type) or the configured path, checked the same way."""
+    """``--db`` (already checked by its type) or the configured path, checked the same way;
+    either must hold a ``feedback`` table (read-only check: nothing is created)."""
     from ctscan_ops.config import get_settings
 
     if args.db:
-        return Path(args.db)
-    path = get_settings().feedback_sqlite_path
+        path = Path(args.db)
+    else:
+        path = get_settings().feedback_sqlite_path
+        try:
+            cc.check_sqlite_file(str(path))
+        except ValueError as exc:
+            raise cc.CliInputError(
+                f"--db not given and settings.feedback_sqlite_path: {exc}; pass --db FILE or run "
+                "`ctscan-ops sandbox world`"
+            ) from None
+    _require_feedback_table(path)
+    return path
+
+
+def _require_feedback_table(path: Path) -> None:
+    uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        return cc.check_sqlite_file(str(path))
-    except ValueError as exc:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = 'feedback'"
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise cc.CliInputError(f"--db {path}: not a readable SQLite database ({exc})") from None
+    if row is None:
         raise cc.CliInputError(
-            f"feedback database (settings.feedback_sqlite_path): {exc}; pass --db FILE or run "
-            "`ctscan-ops sandbox world`"
-        ) from None
+            f"--db {path}: no 'feedback' table: not a feedback database (wrong file or schema)"
+        )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
