@@ -492,9 +492,16 @@ def dumps_json(doc: Any, *, indent: int | None = 2, sort_keys: bool = False) -> 
     return json.dumps(doc, indent=indent, sort_keys=sort_keys, allow_nan=False, default=str)
 
 
+class OutputError(RuntimeError):
+    """The command built a document that is not strict JSON: a bug (exit 1), not bad input."""
+
+
 def emit_json(doc: Any, *, indent: int | None = 2) -> None:
     """Print ``doc`` as the command's one JSON document (all or nothing)."""
-    text = dumps_json(doc, indent=indent)
+    try:
+        text = dumps_json(doc, indent=indent)
+    except (ValueError, TypeError) as exc:
+        raise OutputError(f"the output document is not valid JSON ({exc})") from None
     stream = _Output.stream or sys.stdout
     stream.write(text + "\n")
     stream.flush()

@@ -683,7 +683,7 @@ def test_backtest_label_windows_any_json(files, tmp_path, capsys, windows) -> No
 
 
 SUBPROCESS_CASES = [
-    (BT + ["--threshold", "nan"], "--threshold"),
+    ([*BT, "--threshold", "nan"], "--threshold"),
     (["terraform", "summarize", "@deep.json"], "deep.json"),
     (["registry", "--bucket", "BAD/../NAME", "list"], "BAD/../NAME"),
     (["feedback", "stats"], "CTSCAN_ENVIRONMENT"),
