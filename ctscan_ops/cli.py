@@ -81,9 +81,7 @@ def _cmd_world(args: argparse.Namespace) -> int:
     settings = get_settings()
     # the world's parts upload to GCS: check it answers before the first file is written
     cc.require_service("GCS", settings.endpoints.gcs_url, settings)
-    manifest = generate_world(
-        settings, seed=args.seed, end=args.end, days=args.days, progress=info
-    )
+    manifest = generate_world(settings, seed=args.seed, end=args.end, days=args.days, progress=info)
     emit_json({k: v for k, v in manifest.items() if k != "parts"})
     return 0
 
