@@ -154,6 +154,9 @@ def generate_world(
         progress=progress,
     )
     data_dir = settings.data_dir
+    if not _swappable(data_dir, settings.sandbox_dir):
+        progress(f"world: {data_dir} also holds the sandbox; generating in place (no rollback)")
+        return _generate(ctx, settings, seed, days, parts, progress, part_functions)
     backup = data_dir.with_name(data_dir.name + ".previous")
     if backup.exists():  # left by a run that was killed: it is the last complete world
         if data_dir.exists():
@@ -172,6 +175,12 @@ def generate_world(
     if backup.exists():
         shutil.rmtree(backup, ignore_errors=True)
     return manifest
+
+
+def _swappable(data_dir: Path, sandbox_dir: Path) -> bool:
+    """Moving ``data_dir`` aside must never take the sandbox (state, emulator data) with it."""
+    data, sandbox = data_dir.resolve(), sandbox_dir.resolve()
+    return data != sandbox and data not in sandbox.parents and data != Path(data.anchor)
 
 
 def _generate(

@@ -526,6 +526,30 @@ def test_world_failure_midway_leaves_the_previous_world(clean_env, monkeypatch, 
     assert (settings.data_dir / "part.txt").read_text() == "seed 3"
 
 
+def test_world_never_moves_the_sandbox_aside(tmp_path):
+    """CTSCAN_DATA_DIR == CTSCAN_SANDBOX_DIR: no swap (state.json and emulator data stay)."""
+    from datetime import UTC, datetime
+
+    from ctscan_ops.config import get_settings
+    from ctscan_ops.sandbox.world import generate_world
+
+    root = tmp_path / "sb"
+    root.mkdir()
+    (root / "state.json").write_text('{"services": {}}')
+    settings = get_settings({"CTSCAN_SANDBOX_DIR": str(root), "CTSCAN_DATA_DIR": str(root)})
+    generate_world(
+        settings,
+        seed=1,
+        end=datetime(2026, 1, 10, tzinfo=UTC),
+        days=1,
+        parts=("a",),
+        part_functions={"a": lambda ctx: {}},
+        progress=lambda _: None,
+    )
+    assert (root / "state.json").read_text() == '{"services": {}}'
+    assert (root / "world.json").exists()
+
+
 def test_demo_with_bad_days_starts_no_server(clean_env, monkeypatch, capsys):
     started = []
     monkeypatch.setattr("ctscan_ops.sandbox.services.up", lambda *a, **k: started.append(1))
