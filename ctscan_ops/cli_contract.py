@@ -516,6 +516,11 @@ def info(message: str) -> None:
 
 
 def _sandbox_hint_for_credentials() -> str:
+    if os.environ.get("CTSCAN_MODE", "sandbox").strip().lower() == "gcp":
+        return (
+            "no Google credentials (CTSCAN_MODE=gcp): run `gcloud auth application-default "
+            "login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+        )
     return (
         "no emulator endpoint and no Google credentials: the sandbox is down, "
         f"{SANDBOX_UP} (or, against GCP, set CTSCAN_MODE=gcp and run "

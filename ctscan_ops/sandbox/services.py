@@ -126,8 +126,8 @@ def read_state(sandbox_dir: Path) -> dict[str, Any]:
     if not path.exists():
         return {"services": {}}
     fix = (
-        "stop any sandbox servers still running (their PIDs are in logs/), delete the file, "
-        "then run `ctscan-ops sandbox up`"
+        "delete it and run `ctscan-ops sandbox up` (servers it recorded may still run: "
+        "`pgrep -af 'fake-gcs-server|cloud-firestore-emulator|metric_service'`)"
     )
     try:
         state = json.loads(path.read_text())

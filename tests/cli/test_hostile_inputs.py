@@ -473,6 +473,22 @@ def test_registry_unknown_bucket_on_the_real_emulator(gcs_emulator, clean_env, m
     assert_bad_input(code, out, err, ["no-such-bucket-4711", "bucket"])
 
 
+def test_gcp_mode_without_credentials(clean_env, monkeypatch, tmp_path, capsys):
+    """Real google-auth lookup, no credentials anywhere: one sentence with the gcloud fix."""
+    from .conftest import closed_port
+
+    monkeypatch.setenv("CTSCAN_MODE", "gcp")
+    monkeypatch.setenv("CTSCAN_PROJECT_ID", "some-project")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("GCE_METADATA_IP", f"127.0.0.1:{closed_port()}")
+    code, out, err = run_main(capsys, ["registry", "list"])
+    assert_bad_input(code, out, err, ["no Google credentials", "application-default login"])
+    assert "sandbox" not in err
+
+
 def test_world_failure_midway_leaves_the_previous_world(clean_env, monkeypatch, tmp_path):
     """A part that raises after another part wrote files: the old world is back, byte for byte."""
     from ctscan_ops.config import get_settings
