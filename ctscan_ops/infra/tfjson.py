@@ -170,16 +170,30 @@ def make_object_hook(keep_values_for: Iterable[str] = ()):
     return hook
 
 
+class _ConstantError(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """Terraform never writes NaN/Infinity; Python's json would accept them and our output
+    (strict JSON) could then not be printed."""
+    raise _ConstantError(f"{name} is not a JSON value")
+
+
 def loads(text: str | bytes, where: str, keep_values_for: Iterable[str] = ()) -> dict[str, Any]:
     """Decode Terraform JSON text with the slimming hook; corrupt JSON is a clear error."""
     try:
-        doc = json.loads(text, object_hook=make_object_hook(keep_values_for))
+        doc = json.loads(
+            text, object_hook=make_object_hook(keep_values_for), parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise TerraformJSONError(
             f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except UnicodeDecodeError as exc:
         raise TerraformJSONError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except _ConstantError as exc:
+        raise TerraformJSONError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
         raise TerraformJSONError(
             f"{where}: JSON nested too deeply to be a Terraform plan or state"

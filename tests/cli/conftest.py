@@ -89,6 +89,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         json.dumps({"format_version": "1.2", "terraform_version": 1.9, "resource_changes": []}),
     )
     put("tf_list.json", "[1, 2, 3]")
+    put("tf_nan.json", '{"format_version": "1.2", "values": {"x": NaN}, "serial": Infinity}')
     put("tf_truncated.json", '{"format_version": "1.2", "values": {"root_module": ')
     put("not_sqlite.db", "id,user_note\n1,hello\n")
     put("text.txt", "not a directory\n")

@@ -196,6 +196,7 @@ CASES: list[tuple[str, list[str], str, list[str]]] = [
         ["terraform_version"],
     ),
     ("tf-list", ["terraform", "summarize", "@tf_list.json"], "clean", ["tf_list.json"]),
+    ("tf-nan", ["terraform", "summarize", "@tf_nan.json"], "clean", ["tf_nan.json", "NaN"]),
     ("tf-truncated", ["terraform", "summarize", "@tf_truncated.json"], "clean", ["tf_truncated"]),
     ("tf-binary", ["terraform", "summarize", "@binary.json"], "clean", ["binary.json"]),
     ("tf-empty", ["terraform", "summarize", "@empty.json"], "clean", ["empty.json"]),
