@@ -90,7 +90,7 @@ def _num(x: float | None) -> float | None:
     if x is None:
         return None
     x = float(x)
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None  # JSON has no NaN/inf (e.g. a sum of 1e308s)
 
 
 def _policy_from_file(spec: str) -> Policy:

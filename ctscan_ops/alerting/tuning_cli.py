@@ -127,6 +127,12 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     values = np.vstack([g.values for g in groups])
     if values.shape[0] == 1:
         values = values[0]
+    if np.isinf(values).any():
+        raise InputError(
+            f"{args.series}: aligned values overflow to infinity (e.g. "
+            f"{cond.aggregations[0].per_series_aligner}"
+            " of numbers near 1e308); scale the series down"
+        )
     windows, verdicts = read_labels(args.labels)
     pairs = [(w.start, w.end) for w in windows]
     c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)

@@ -70,6 +70,7 @@ def files(tmp_path: Path) -> dict[str, str]:
 
     rows = "".join(f"{T0 + 60 * i},{(50.0 if 20 <= i < 30 else 1.0)}\n" for i in range(60))
     put("series.csv", "timestamp,value\n" + rows)
+    put("huge.csv", "timestamp,value\n" + "".join(f"{T0 + 20 * i},1e308\n" for i in range(30)))
     put("labels.json", json.dumps([{"start": T0 + 1200, "end": T0 + 1800}]))
     put("deep.json", deep_json(100_000))
     put("deep_obj.json", '{"a":' * 100_000 + "1" + "}" * 100_000)

@@ -150,6 +150,12 @@ CASES: list[tuple[str, list[str], str, list[str]]] = [
         ["--max-alerts-per-day"],
     ),
     ("tune-max-alerts-inf", [*TU, "--max-alerts-per-day", "inf"], "clean", ["--max-alerts"]),
+    (
+        "tune-values-overflow",
+        [*TU[:2], "--series", "@huge.csv", *TU[4:], "--aligner", "ALIGN_SUM"],
+        "clean",
+        ["huge.csv", "infinity"],
+    ),
     ("tune-labels-missing", [*TU[:4], "--labels", "@missing", *TU[6:]], "clean", ["--labels"]),
     (
         "tune-labels-object",
@@ -474,6 +480,21 @@ def test_registry_unknown_bucket_on_the_real_emulator(gcs_emulator, clean_env, m
     assert_bad_input(code, out, err, ["no-such-bucket-4711", "bucket"])
 
 
+def _strict(name: str):
+    raise AssertionError(f"{name} in the output: not strict JSON")
+
+
+def test_backtest_overflowing_values_give_strict_json(files, capsys):
+    """A sum of 1e308s is inf: the document still prints, with null for the non-finite values."""
+    argv = ["alerts", "backtest", "--series", files["huge.csv"], "--aligner", "ALIGN_SUM"]
+    code = main([*argv, "--comparison", "GT", "--threshold", "1", "--ticks"])
+    out, err = capsys.readouterr()
+    STDERR_LOG.append(err)
+    assert code == 0, err
+    doc = json.loads(out, parse_constant=_strict)
+    assert any(v is None for t in doc["ticks"] for v in t["values"])
+
+
 def test_gcp_mode_without_credentials(clean_env, monkeypatch, tmp_path, capsys):
     """Real google-auth lookup, no credentials anywhere: one sentence with the gcloud fix."""
     from .conftest import closed_port
@@ -652,7 +673,7 @@ def test_backtest_threshold_any_float(files, capsys, value: float) -> None:
     assert "Traceback" not in err
     if math.isfinite(value):
         assert code == 0, err
-        doc = json.loads(out)  # complete, strict JSON
+        doc = json.loads(out, parse_constant=_strict)  # complete, strict JSON
         assert doc["policy"]["conditions"][0]["threshold_value"] == value
     else:
         assert code == 2 and out == "" and "--threshold" in err
@@ -713,7 +734,7 @@ def test_backtest_label_windows_any_json(files, tmp_path, capsys, windows) -> No
     ok = isinstance(windows, list) and all(_window_ok(w) for w in windows)
     if ok:
         assert code == 0, err
-        quality = json.loads(out)["quality"]  # complete, strict JSON
+        quality = json.loads(out, parse_constant=_strict)["quality"]  # complete, strict
         assert quality["labelled_incidents"] <= len(windows)
     else:
         assert code == 2 and out == "", (windows, err)
