@@ -777,6 +777,27 @@ def test_contract_end_to_end_in_a_real_process(argv, needle, files, tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "sb").exists()
 
 
+def test_console_script_follows_the_contract(files, tmp_path):
+    """The installed ``ctscan-ops`` entry point (next to this interpreter), if there is one."""
+    script = Path(sys.executable).parent / "ctscan-ops"
+    if not script.exists():
+        pytest.skip("no ctscan-ops console script installed next to this interpreter")
+    env = {**os.environ, "CTSCAN_SANDBOX_DIR": str(tmp_path / "sb")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]
+    )
+    argv = ["alerts", "register", "add", "--start", "1e30", "--end", "0", "--kind", "k"]
+    proc = subprocess.run(
+        [str(script), *argv, "--severity", "P1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    STDERR_LOG.append(proc.stderr)
+    assert_bad_input(proc.returncode, proc.stdout, proc.stderr, ["--start"])
+
+
 def test_unexpected_error_is_exit_1_without_traceback_unless_debug(monkeypatch, capsys):
     import ctscan_ops.cli as cli
 
