@@ -236,8 +236,10 @@ def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> dict[s
         ok = True
         return result
     finally:
-        if not keep_running or (not ok and started):
+        if not keep_running:
             services.down()
+        elif not ok and started:
+            services.stop(started, log=log)
 
 
 def _already_running() -> set[str]:

@@ -260,6 +260,27 @@ def down(sandbox_dir: Path | None = None, log: Callable[[str], None] = print) ->
     return leftovers
 
 
+def stop(
+    names: Sequence[str], sandbox_dir: Path | None = None, log: Callable[[str], None] = print
+) -> list[str]:
+    """Stop only the named services (e.g. those a failed demo started); returns leftovers."""
+    root = sandbox_dir or get_settings().sandbox_dir
+    state = read_state(root)
+    for name in names:
+        record = state["services"].get(name)
+        if record is not None:
+            stop_group(record["pgid"])
+            log(f"{name}: stopped (pid {record['pid']})")
+    leftovers = [
+        n for n in names if n in state["services"] and group_alive(state["services"][n]["pgid"])
+    ]
+    state["services"] = {
+        k: v for k, v in state["services"].items() if k not in names or k in leftovers
+    }
+    write_state(root, state)
+    return leftovers
+
+
 def _endpoint_open(endpoint: str) -> bool:
     port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
     return port_is_open(port)

