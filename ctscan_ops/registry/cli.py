@@ -154,6 +154,8 @@ def _run(handler: Any) -> Any:
 
         try:
             return handler(args, _store(args))
+        except cc.CliInputError:
+            raise  # ctscan_ops.cli.main words it (command name, one line)
         except UnknownVersionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
