@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import math
 import sys
 from dataclasses import replace
@@ -51,6 +50,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ctscan_ops import cli_contract as cc
 from ctscan_ops.alerting.catalog import (
     ALIGNERS,
     REDUCERS,
@@ -91,7 +91,7 @@ def _num(x: float | None) -> float | None:
     if x is None:
         return None
     x = float(x)
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None  # JSON has no NaN/inf (e.g. a sum of 1e308s)
 
 
 def _policy_from_file(spec: str) -> Policy:
@@ -105,6 +105,8 @@ def _policy_from_file(spec: str) -> Policy:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark is not None else ""
         raise InputError(f"{path}:{line} invalid YAML/JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(cc.nesting_message(str(path))) from None
     if isinstance(doc, dict) and "policies" in doc:
         doc.setdefault("catalog_version", 0)
         catalog = parse_catalog(doc, str(path))
@@ -319,44 +321,62 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     ) as exc:
         print(f"ctscan-ops alerts backtest: error: {exc}", file=sys.stderr)
         return 2
-    json.dump(doc, sys.stdout, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
+    cc.emit_json(doc)
     return 0
 
 
 def add_condition_args(p: argparse.ArgumentParser) -> None:
     """Input and condition flags shared by ``alerts backtest`` and ``alerts tune``."""
     p.add_argument(
-        "--series", required=True, help="CSV (timestamp,value[,labels]) or TimeSeries JSON"
+        "--series",
+        required=True,
+        type=cc.existing_file(),
+        help="CSV (timestamp,value[,labels]) or TimeSeries JSON",
     )
     p.add_argument("--format", choices=("auto", "csv", "json"), default="auto")
     p.add_argument(
-        "--from", dest="start", help="first tick (ISO 8601 or epoch s; default: data start)"
+        "--from",
+        dest="start",
+        type=cc.timestamp(),
+        help="first tick (ISO 8601 or epoch s; default: data start)",
     )
-    p.add_argument("--to", dest="end", help="last tick (default: data end)")
+    p.add_argument("--to", dest="end", type=cc.timestamp(), help="last tick (default: data end)")
     g = p.add_argument_group("catalog policy")
     g.add_argument("--policy", help="catalog policy NAME, or a policy FILE (YAML/JSON) / FILE#NAME")
     g.add_argument("--env", choices=("dev", "staging", "prod"), default="prod")
     g.add_argument("--service-name", help="override ${service_name} (default per environment)")
-    g.add_argument("--catalog", help="catalog YAML (default: terraform/alert_policies.yaml)")
+    g.add_argument(
+        "--catalog",
+        type=cc.existing_file(),
+        help="catalog YAML (default: terraform/alert_policies.yaml)",
+    )
     a = p.add_argument_group("ad hoc condition (or overrides of --policy)")
     a.add_argument(
         "--aligner", choices=[x for x in ALIGNERS if x != "ALIGN_NONE"], default="ALIGN_MEAN"
     )
-    a.add_argument("--alignment-period", type=int, default=60, metavar="S")
+    a.add_argument(
+        "--alignment-period",
+        type=cc.alignment_period(),
+        default=60,
+        metavar="S",
+        help="60 .. 90000 s",
+    )
     a.add_argument("--reducer", choices=REDUCERS, default="REDUCE_NONE")
     a.add_argument("--group-by", action="append", metavar="FIELD", help="e.g. metric.labels.route")
     a.add_argument(
         "--comparison", type=str.upper, choices=("GT", "LT", "COMPARISON_GT", "COMPARISON_LT")
     )
-    a.add_argument("--threshold", type=float, help="(tune: the current threshold)")
+    a.add_argument("--threshold", type=cc.finite_float(), help="(tune: the current threshold)")
     a.add_argument(
-        "--duration", type=int, metavar="S", help="retest window, multiple of 60 (tune: current)"
+        "--duration",
+        type=cc.duration(),
+        metavar="S",
+        help="retest window, multiple of 60 up to 86400 (tune: current)",
     )
     a.add_argument("--missing-data", choices=("inactive", "active", "no-op"))
-    a.add_argument("--auto-close", type=int, metavar="S")
-    a.add_argument("--trigger-count", type=int)
-    a.add_argument("--trigger-percent", type=float)
+    a.add_argument("--auto-close", type=cc.auto_close(), metavar="S", help="1800 .. 604800 s")
+    a.add_argument("--trigger-count", type=cc.bounded_int(1, 1_000_000))
+    a.add_argument("--trigger-percent", type=cc.finite_float(0, 100, lo_open=True))
     c = p.add_argument_group("CSV interpretation")
     c.add_argument(
         "--metric-kind",
@@ -374,7 +394,11 @@ def _add_backtest(alerts_sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_condition_args(p)
-    p.add_argument("--labels", help='JSON list of {"start": ts, "end": ts} incident windows')
+    p.add_argument(
+        "--labels",
+        type=cc.existing_file(),
+        help='JSON list of {"start": ts, "end": ts} incident windows',
+    )
     p.add_argument("--ticks", action="store_true", help="add the per-tick condition state")
     p.set_defaults(func=cmd_backtest)
 
@@ -392,15 +416,14 @@ def register(subparsers: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctscan-ops")
+    parser = cc.ContractParser(prog="ctscan-ops")
     register(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m ctscan_ops.alerting.cli alerts backtest ...``)."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return cc.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

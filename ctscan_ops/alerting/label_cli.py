@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import hashlib
-import json
 import re
 import sys
 import time
 from typing import Any
 
+from ctscan_ops import cli_contract as cc
 from ctscan_ops.alerting.shadow.incidents import (
     SEVERITIES,
     SOURCES,
@@ -49,6 +49,7 @@ def _store(args: argparse.Namespace) -> RegisterStore:
     from ctscan_ops.resources.storage import ArtifactStore
 
     settings = get_settings()
+    cc.require_service("GCS", settings.endpoints.gcs_url, settings)
     return RegisterStore(
         ArtifactStore(
             bucket=settings.artifacts_bucket,
@@ -93,15 +94,12 @@ def cmd_label(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except RegisterConflictError as exc:
         return _fail(str(exc), 1)
-    print(
-        json.dumps(
-            {
-                "incident_id": incident_id,
-                **verdict.to_json(),
-                "verdicts_in_register": len(register.verdicts),
-            },
-            indent=2,
-        )
+    cc.emit_json(
+        {
+            "incident_id": incident_id,
+            **verdict.to_json(),
+            "verdicts_in_register": len(register.verdicts),
+        }
     )
     return 0
 
@@ -134,7 +132,7 @@ def cmd_register_add(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except RegisterConflictError as exc:
         return _fail(str(exc), 1)
-    print(json.dumps(window.to_json(), indent=2))
+    cc.emit_json(window.to_json())
     return 0
 
 
@@ -173,7 +171,7 @@ def cmd_register_list(args: argparse.Namespace) -> int:
         key=lambda w: (w.start, w.environment, w.id),
     )
     doc["windows"] = [w.to_json() for w in kept]
-    print(json.dumps(doc, indent=2))
+    cc.emit_json(doc)
     return 0
 
 
@@ -194,8 +192,15 @@ def add_label_parser(alerts_subparsers: Any) -> None:
     reg = alerts_subparsers.add_parser("register", help="known incident windows (ground truth)")
     reg_sub = reg.add_subparsers(dest="register_command", required=True)
     a = reg_sub.add_parser("add", help="add a known incident window")
-    a.add_argument("--start", required=True, help="ISO 8601 (naive = UTC) or epoch seconds")
-    a.add_argument("--end", required=True, help="ISO 8601 (naive = UTC) or epoch seconds")
+    a.add_argument(
+        "--start",
+        required=True,
+        type=cc.timestamp(),
+        help="ISO 8601 (naive = UTC) or epoch seconds",
+    )
+    a.add_argument(
+        "--end", required=True, type=cc.timestamp(), help="ISO 8601 (naive = UTC) or epoch seconds"
+    )
     what = a.add_mutually_exclusive_group(required=True)
     what.add_argument("--policy", help="catalog policy that should have fired")
     what.add_argument("--kind", help="incident kind (maps to the policies that target it)")

@@ -27,10 +27,11 @@ Exit codes: 0 success; 2 no such proposal, a malformed one, or a conflicting wor
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import re
+from pathlib import Path
 from typing import Any
 
+from ctscan_ops import cli_contract as cc
 from ctscan_ops.alerting.proposal import (
     ProposalError,
     apply_proposal,
@@ -50,6 +51,7 @@ def _store(args: argparse.Namespace) -> Any:
     from ctscan_ops.resources.storage import ArtifactStore
 
     settings = get_settings()
+    cc.require_service("GCS", settings.endpoints.gcs_url, settings)
     return ArtifactStore(
         bucket=settings.artifacts_bucket,
         project=settings.project_id,
@@ -63,13 +65,10 @@ def cmd_propose(args: argparse.Namespace) -> int:
         proposal = get_proposal(store, args.environment, args.report_id)
         applied = None
         if args.apply is not None:
-            if not args.apply.is_dir():
-                raise ProposalError(f"--apply {args.apply}: not a directory")
-            path, written = apply_proposal(proposal, args.apply)
+            path, written = apply_proposal(proposal, Path(args.apply))
             applied = {"path": str(path), "written": written}
     except ProposalError as exc:
-        print(f"alerts propose: {exc}", file=sys.stderr)
-        return 2
+        raise cc.CliInputError(str(exc)) from None
     doc: dict[str, Any] = {
         **proposal.manifest(),
         "uri": store.uri(proposal_prefix(proposal.environment, proposal.report_id)) + "/",
@@ -83,15 +82,22 @@ def cmd_propose(args: argparse.Namespace) -> int:
         }
     else:
         doc["applied"] = applied
-    json.dump(doc, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
+    cc.emit_json(doc)
     return 0
+
+
+# the ids :func:`ctscan_ops.alerting.proposal` makes: ``YYYYMMDDTHHMMSSZ-<sha8>``
+_REPORT_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+
+
+def _report_id(text: str) -> str:
+    if not _REPORT_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a proposal id (YYYYMMDDTHHMMSSZ-sha8)")
+    return text
 
 
 def add_propose_parser(alerts_subparsers: Any) -> None:
     """Add ``alerts propose`` (called by :func:`ctscan_ops.alerting.cli.register`)."""
-    from pathlib import Path
-
     from ctscan_ops.config import ENVIRONMENTS
 
     p = alerts_subparsers.add_parser(
@@ -104,9 +110,9 @@ def add_propose_parser(alerts_subparsers: Any) -> None:
     p.add_argument("environment", choices=ENVIRONMENTS)
     p.add_argument(
         "--apply",
-        type=Path,
+        type=cc.existing_dir(),
         metavar="DIR",
         help="repository root to write terraform/environments/<env>/alerts.auto.tfvars.json in",
     )
-    p.add_argument("--report-id", help="a specific proposal (default: the latest)")
+    p.add_argument("--report-id", type=_report_id, help="a specific proposal (default: the latest)")
     p.set_defaults(func=cmd_propose)

@@ -28,13 +28,13 @@ Bad input: a clear error on stderr, nothing on stdout, exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ctscan_ops import cli_contract as cc
 from ctscan_ops.alerting.catalog import CatalogError, format_duration
 from ctscan_ops.alerting.engine.evaluator import (
     EvaluationError,
@@ -72,15 +72,7 @@ def _durations(args: argparse.Namespace) -> tuple[int, ...]:
     if args.max_duration is not None:
         return tuple(candidate_durations(args.max_duration, count=10))
     if args.durations:
-        try:
-            out = tuple(int(x) for x in args.durations.split(",") if x.strip())
-        except ValueError:
-            raise TuneUsageError(
-                f"--durations: {args.durations!r} is not a comma-separated list of seconds"
-            ) from None
-        if not out:
-            raise TuneUsageError("--durations: empty list")
-        return out
+        return tuple(args.durations)  # checked by the argument type (multiples of 60, in range)
     return DEFAULT_DURATIONS_S
 
 
@@ -135,6 +127,12 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     values = np.vstack([g.values for g in groups])
     if values.shape[0] == 1:
         values = values[0]
+    if np.isinf(values).any():
+        raise InputError(
+            f"{args.series}: aligned values overflow to infinity (e.g. "
+            f"{cond.aggregations[0].per_series_aligner}"
+            " of numbers near 1e308); scale the series down"
+        )
     windows, verdicts = read_labels(args.labels)
     pairs = [(w.start, w.end) for w in windows]
     c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
@@ -222,8 +220,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     ) as exc:
         print(f"ctscan-ops alerts tune: error: {exc}", file=sys.stderr)
         return 2
-    json.dump(doc, sys.stdout, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
+    cc.emit_json(doc)
     return 0
 
 
@@ -238,13 +235,39 @@ def add_tune_parser(alerts_subparsers: Any) -> None:
     from ctscan_ops.alerting.cli import add_condition_args
 
     add_condition_args(p)
-    p.add_argument("--labels", required=True, help='JSON list of {"start", "end"} windows')
+    p.add_argument(
+        "--labels",
+        required=True,
+        type=cc.existing_file(),
+        help='JSON list of {"start", "end"} windows',
+    )
     t = p.add_argument_group("targets")
-    t.add_argument("--target-fdr", type=float, default=DEFAULT_TARGET_FDR)
-    t.add_argument("--max-alerts-per-day", type=float, default=None, metavar="N")
-    t.add_argument("--max-fpr-per-tick", type=float, default=DEFAULT_MAX_FPR_PER_TICK)
-    t.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT, help="later fraction held out")
-    t.add_argument("--durations", help="candidate durations, e.g. 0,60,300 (multiples of 60)")
-    t.add_argument("--max-duration", type=int, metavar="S", help="10 durations in 0..S")
-    p.add_argument("--plots", metavar="DIR", help="also write the curve and timeline PNGs here")
+    t.add_argument("--target-fdr", type=cc.finite_float(0, 1), default=DEFAULT_TARGET_FDR)
+    t.add_argument(
+        "--max-alerts-per-day",
+        type=cc.finite_float(0, 1e6, lo_open=True),
+        default=None,
+        metavar="N",
+    )
+    t.add_argument(
+        "--max-fpr-per-tick", type=cc.finite_float(0, 1), default=DEFAULT_MAX_FPR_PER_TICK
+    )
+    t.add_argument(
+        "--holdout",
+        type=cc.finite_float(0, 1, lo_open=True, hi_open=True),
+        default=DEFAULT_HOLDOUT,
+        help="later fraction held out, in (0, 1)",
+    )
+    t.add_argument(
+        "--durations",
+        type=cc.duration_list(),
+        help="candidate durations, e.g. 0,60,300 (multiples of 60, at most 86400)",
+    )
+    t.add_argument("--max-duration", type=cc.duration(60), metavar="S", help="10 durations in 0..S")
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        type=cc.output_dir(),
+        help="also write the curve and timeline PNGs here",
+    )
     p.set_defaults(func=cmd_tune)

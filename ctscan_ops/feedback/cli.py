@@ -1,10 +1,19 @@
-"""``ctscan-ops feedback migrate|parity|stats``: the migration from a terminal (asset code)."""
+"""``ctscan-ops feedback migrate|parity|stats``: the migration from a terminal (asset code).
+
+Each command prints one JSON document on stdout (progress on stderr). ``--db`` must be an
+existing SQLite file: it is checked before anything is opened, so a wrong path never creates a
+directory or an empty database. The Firestore emulator is checked before the first request.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from ctscan_ops import cli_contract as cc
 
 
 def _client():
@@ -12,15 +21,45 @@ def _client():
     from ctscan_ops.resources.firestore import FirestoreResource
 
     s = get_settings()
+    cc.require_service("Firestore", s.endpoints.firestore_host, s)
     return FirestoreResource(
         project=s.project_id, emulator_host=s.endpoints.firestore_host
     ).client()
 
 
-def _db_path(args: argparse.Namespace):
+def _db_path(args: argparse.Namespace) -> Path:
+    """``--db`` (already checked by its type) or the configured path, checked the same way;
+    either must hold a ``feedback`` table (read-only check: nothing is created)."""
     from ctscan_ops.config import get_settings
 
-    return args.db or get_settings().feedback_sqlite_path
+    if args.db:
+        path = Path(args.db)
+    else:
+        path = get_settings().feedback_sqlite_path
+        try:
+            cc.check_sqlite_file(str(path))
+        except ValueError as exc:
+            raise cc.CliInputError(
+                f"--db not given and settings.feedback_sqlite_path: {exc}; pass --db FILE or run "
+                "`ctscan-ops sandbox world`"
+            ) from None
+    _require_feedback_table(path)
+    return path
+
+
+def _require_feedback_table(path: Path) -> None:
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = 'feedback'"
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise cc.CliInputError(f"--db {path}: not a readable SQLite database ({exc})") from None
+    if row is None:
+        raise cc.CliInputError(
+            f"--db {path}: no 'feedback' table: not a feedback database (wrong file or schema)"
+        )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -29,60 +68,67 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
     def progress(r: migrate.MigrationReport) -> None:
         if r.commits % 10 == 0:
-            print(f"committed up to id {r.last_id} ({r.rows_read} rows)", flush=True)
+            cc.info(f"committed up to id {r.last_id} ({r.rows_read} rows)")
 
+    db = _db_path(args)  # validate before the first write (--restart deletes)
     client = _client()
     if args.restart:
         n = migrate.reset_migration(client, migrate.Target())
-        print(f"restart: checkpoints and {n} documents deleted", flush=True)
+        cc.info(f"restart: checkpoints and {n} documents deleted")
     try:
         rep = migrate.migrate(
             client,
-            _db_path(args),
+            db,
             batch_size=args.batch_size,
             max_rows=args.max_rows,
             on_commit=progress,
         )
-    except (migrate.MigrationError, SourceError) as exc:
-        print(f"feedback migrate failed: {exc}", file=sys.stderr)
+    except SourceError as exc:
+        raise cc.CliInputError(f"{db}: {exc}") from None
+    except migrate.MigrationError as exc:
+        cc.info(f"ctscan-ops feedback migrate: failed: {exc}")
         return 1
-    print(
-        json.dumps(
-            {
-                "rows_read": rep.rows_read,
-                "migrated": rep.migrated,
-                "quarantined": rep.quarantined,
-                "reasons": dict(rep.reasons),
-                "checkpoint_last_id": rep.last_id,
-                "rows_per_s": round(rep.rows_per_second, 1),
-                "cumulative": rep.cumulative,
-            },
-            indent=2,
-        )
+    cc.emit_json(
+        {
+            "rows_read": rep.rows_read,
+            "migrated": rep.migrated,
+            "quarantined": rep.quarantined,
+            "reasons": dict(rep.reasons),
+            "checkpoint_last_id": rep.last_id,
+            "rows_per_s": round(rep.rows_per_second, 1),
+            "cumulative": rep.cumulative,
+        }
     )
     return 0
+
+
+def _parity_json(res: Any) -> dict[str, Any]:
+    return {
+        "ok": bool(res.ok),
+        "source_rows": res.source_rows,
+        "expected_migrated": res.expected_migrated,
+        "expected_quarantined": res.expected_quarantined,
+        "firestore_migrated": res.firestore_docs - res.foreign_docs,
+        "firestore_quarantined": res.firestore_quarantined,
+        "foreign_docs": res.foreign_docs,
+        "problems": list(res.problems()),
+    }
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
     from ctscan_ops.feedback.parity import firestore_parity
     from ctscan_ops.feedback.source import SourceError
 
+    db = _db_path(args)
     try:
-        res = firestore_parity(_client(), _db_path(args))
+        res = firestore_parity(_client(), db)
     except SourceError as exc:
-        print(f"feedback parity failed: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"source rows {res.source_rows}: {res.expected_migrated} to migrate, "
-        f"{res.expected_quarantined} to quarantine"
-    )
-    print(
-        f"firestore: {res.firestore_docs - res.foreign_docs} migrated, "
-        f"{res.firestore_quarantined} quarantined, {res.foreign_docs} foreign"
-    )
-    for line in res.problems():
-        print(f"MISMATCH {line}")
-    print("parity OK" if res.ok else "parity FAILED")
+        raise cc.CliInputError(f"{db}: {exc}") from None
+    doc = _parity_json(res)
+    for line in doc["problems"]:
+        cc.info(f"MISMATCH {line}")
+    cc.info("parity OK" if res.ok else "parity FAILED")
+    cc.emit_json(doc)
     return 0 if res.ok else 1
 
 
@@ -93,23 +139,34 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         st = store.create_feedback_store("firestore", firestore_client=_client())
     else:
         st = store.create_feedback_store("sqlite", sqlite_path=_db_path(args))
-    print(json.dumps(st.get_stats(), indent=2))
+    cc.emit_json(st.get_stats())
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     fb = subparsers.add_parser("feedback", help="SQLite -> Firestore feedback migration")
     sub = fb.add_subparsers(dest="feedback_command", required=True)
+    db_help = "SQLite file (default: settings.feedback_sqlite_path); must exist"
     p = sub.add_parser("migrate", help="migrate from the checkpoint on (resumable)")
-    p.add_argument("--db", help="SQLite file (default: settings.feedback_sqlite_path)")
-    p.add_argument("--batch-size", type=int, default=499)
-    p.add_argument("--max-rows", type=int, default=None, help="stop after about this many rows")
+    p.add_argument("--db", type=cc.sqlite_file(), help=db_help)
+    p.add_argument(
+        "--batch-size",
+        type=cc.bounded_int(1, 500),
+        default=499,
+        help="rows per Firestore batch (1..500, the API's limit)",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=cc.bounded_int(1, None),
+        default=None,
+        help="stop after about this many rows",
+    )
     p.add_argument("--restart", action="store_true", help="forget the checkpoint, rewrite all")
     p.set_defaults(func=_cmd_migrate)
     p = sub.add_parser("parity", help="compare SQLite and Firestore; exit 1 on mismatch")
-    p.add_argument("--db")
+    p.add_argument("--db", type=cc.sqlite_file(), help=db_help)
     p.set_defaults(func=_cmd_parity)
     p = sub.add_parser("stats", help="get_stats() of a backend")
     p.add_argument("--backend", choices=["sqlite", "firestore"], default="firestore")
-    p.add_argument("--db")
+    p.add_argument("--db", type=cc.sqlite_file(), help=db_help)
     p.set_defaults(func=_cmd_stats)

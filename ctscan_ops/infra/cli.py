@@ -8,9 +8,10 @@ JSON, unknown format_version major, a file that is neither plan nor state).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from ctscan_ops import cli_contract as cc
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -41,8 +42,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     except TerraformJSONError as exc:
         print(f"ctscan-ops terraform summarize: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    json.dump(summary, sys.stdout, indent=None if args.compact else 2, sort_keys=False)
-    sys.stdout.write("\n")
+    cc.emit_json(summary, indent=None if args.compact else 2)
     return EXIT_OK
 
 
@@ -57,8 +57,7 @@ def _cmd_policy_drift(args: argparse.Namespace) -> int:
     except (TerraformJSONError, ValueError) as exc:
         print(f"ctscan-ops terraform policy-drift: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    json.dump(report, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    cc.emit_json(report)
     return EXIT_OK
 
 
@@ -71,10 +70,11 @@ def register(subparsers: Any) -> None:
         "summarize",
         help="summarize a plan JSON (show -json PLAN) or a state (show -json / state file)",
     )
-    p.add_argument("path", metavar="PLAN_OR_STATE.json")
+    p.add_argument("path", metavar="PLAN_OR_STATE.json", type=cc.existing_file())
     p.add_argument(
         "--state",
         metavar="STATE.json",
+        type=cc.existing_file(),
         help="state to measure import progress against (plans) or to diff against (states)",
     )
     p.add_argument("--compact", action="store_true", help="one line of JSON")
@@ -84,11 +84,16 @@ def register(subparsers: Any) -> None:
         "policy-drift",
         help="deployed alert policy thresholds/durations/enabled (state) vs the catalog",
     )
-    p.add_argument("state", metavar="STATE.json")
+    p.add_argument("state", metavar="STATE.json", type=cc.existing_file())
     p.add_argument("--environment", "-e", required=True, choices=("dev", "staging", "prod"))
-    p.add_argument("--catalog", help="alert policy catalog (default terraform/alert_policies.yaml)")
+    p.add_argument(
+        "--catalog",
+        type=cc.existing_file(),
+        help="alert policy catalog (default terraform/alert_policies.yaml)",
+    )
     p.add_argument(
         "--overrides",
+        type=cc.existing_file(),
         help="alerts.auto.tfvars.json (default: the environment's, under terraform/environments)",
     )
     p.set_defaults(func=_cmd_policy_drift)

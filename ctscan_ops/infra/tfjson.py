@@ -86,6 +86,11 @@ def detect_kind(doc: Any, where: str) -> str:
     """``"plan"``, ``"state"`` (show -json) or ``"tfstate"`` (raw state file)."""
     if not isinstance(doc, dict):
         raise TerraformJSONError(f"{where}: top level is {type(doc).__name__}, not an object")
+    tf_version = doc.get("terraform_version")
+    if tf_version is not None and not isinstance(tf_version, str):
+        raise TerraformJSONError(
+            f'{where}: terraform_version must be a string like "1.9.8", got {tf_version!r}'
+        )
     if "format_version" in doc:
         check_format_version(doc["format_version"], where)
         if PLAN_KEYS & doc.keys():
@@ -165,16 +170,34 @@ def make_object_hook(keep_values_for: Iterable[str] = ()):
     return hook
 
 
+class _ConstantError(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """Terraform never writes NaN/Infinity; Python's json would accept them and our output
+    (strict JSON) could then not be printed."""
+    raise _ConstantError(f"{name} is not a JSON value")
+
+
 def loads(text: str | bytes, where: str, keep_values_for: Iterable[str] = ()) -> dict[str, Any]:
     """Decode Terraform JSON text with the slimming hook; corrupt JSON is a clear error."""
     try:
-        doc = json.loads(text, object_hook=make_object_hook(keep_values_for))
+        doc = json.loads(
+            text, object_hook=make_object_hook(keep_values_for), parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise TerraformJSONError(
             f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except UnicodeDecodeError as exc:
         raise TerraformJSONError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except _ConstantError as exc:
+        raise TerraformJSONError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise TerraformJSONError(
+            f"{where}: JSON nested too deeply to be a Terraform plan or state"
+        ) from None
     if not isinstance(doc, dict):
         raise TerraformJSONError(f"{where}: top level is {type(doc).__name__}, not an object")
     return doc

@@ -10,10 +10,10 @@ given with a ``--reason``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from ctscan_ops import cli_contract as cc
 from ctscan_ops.registry.store import ALIASES, DEFAULT_MODEL_NAME
 
 
@@ -23,6 +23,7 @@ def _store(args: argparse.Namespace) -> Any:
     from ctscan_ops.resources.storage import make_storage_client
 
     s = get_settings()
+    cc.require_service("GCS", s.endpoints.gcs_url, s)
     client = make_storage_client(s.project_id, s.endpoints.gcs_url)
     return RegistryStore(client, args.bucket or s.models_bucket, model_name=args.model)
 
@@ -39,19 +40,15 @@ def _aliases_by_version(store: Any) -> dict[str, list[str]]:
 def _cmd_list(args: argparse.Namespace, store: Any) -> int:
     versions = store.list_versions()
     marks = _aliases_by_version(store)
-    if args.json:
-        rows = [{**v.to_json(), "aliases": marks.get(v.version, [])} for v in versions]
-        print(json.dumps(rows, indent=2))
-        return 0
+    rows = [{**v.to_json(), "aliases": marks.get(v.version, [])} for v in versions]
     if not versions:
-        print(f"no versions in {store.uri(store.root)}")
-        return 0
-    print(f"{'version':<26} {'architecture':<13} {'size':>9}  {'sha256':<12} aliases")
+        cc.info(f"no versions in {store.uri(store.root)}")
     for v in versions:
-        print(
+        cc.info(
             f"{v.version:<26} {v.architecture:<13} {v.size:>9}  {v.sha256[:12]} "
             f"{','.join(marks.get(v.version, []))}"
         )
+    cc.emit_json(rows)
     return 0
 
 
@@ -68,7 +65,7 @@ def _cmd_show(args: argparse.Namespace, store: Any) -> int:
     if args.verify:
         store.load_state_dict(record.version)
         out["verified"] = "sha256 matches and weights-only load succeeded"
-    print(json.dumps(out, indent=2, default=str))
+    cc.emit_json(out)
     return 0
 
 
@@ -87,6 +84,8 @@ def _gate(store: Any, version: str) -> tuple[bool, str, dict[str, Any]]:
 
 
 def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
+    if args.skip_gate and not args.reason:  # validate before reading or moving anything
+        raise cc.CliInputError("--skip-gate needs --reason (it is recorded in the alias history)")
     record = store.get_version(args.version)
     current = store.get_alias(args.alias)
     expected = args.expected_generation
@@ -101,11 +100,6 @@ def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
             return 1
         evidence.update(checks, gate_summary=summary)
     elif args.skip_gate:
-        if not args.reason:
-            print(
-                "--skip-gate needs --reason (it is recorded in the alias history)", file=sys.stderr
-            )
-            return 2
         evidence["gate"] = "skipped by operator"
     moved = store.set_alias(
         args.alias,
@@ -115,10 +109,23 @@ def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
         actor=args.actor,
         evidence=evidence,
     )
-    print(f"{args.alias} -> {moved.version} (seq {moved.seq}, was {moved.previous_version})")
-    if args.alias == "champion":
-        print(f"serving checkpoint: {store.serving_checkpoint_uri()}")
+    cc.info(f"{args.alias} -> {moved.version} (seq {moved.seq}, was {moved.previous_version})")
+    cc.emit_json(_moved_json(args.alias, moved, store))
     return 0
+
+
+def _moved_json(alias: str, moved: Any, store: Any) -> dict[str, Any]:
+    doc = {
+        "alias": alias,
+        "version": moved.version,
+        "previous_version": moved.previous_version,
+        "seq": moved.seq,
+        "generation": getattr(moved, "generation", None),
+        "evidence": moved.evidence,
+    }
+    if alias == "champion":
+        doc["serving_checkpoint"] = store.serving_checkpoint_uri()
+    return doc
 
 
 def _cmd_rollback(args: argparse.Namespace, store: Any) -> int:
@@ -126,11 +133,10 @@ def _cmd_rollback(args: argparse.Namespace, store: Any) -> int:
     if cur is not None and cur.previous_version:
         store.load_state_dict(cur.previous_version)  # never roll back onto a bad checkpoint
     moved = store.rollback(alias=args.alias, actor=args.actor)
-    print(
+    cc.info(
         f"{args.alias} rolled back to {moved.version} (from {moved.evidence['rolled_back_from']})"
     )
-    if args.alias == "champion":
-        print(f"serving checkpoint: {store.serving_checkpoint_uri()}")
+    cc.emit_json(_moved_json(args.alias, moved, store))
     return 0
 
 
@@ -148,6 +154,8 @@ def _run(handler: Any) -> Any:
 
         try:
             return handler(args, _store(args))
+        except cc.CliInputError:
+            raise  # ctscan_ops.cli.main words it (command name, one line)
         except UnknownVersionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -167,12 +175,14 @@ def _run(handler: Any) -> Any:
 def register(subparsers: Any) -> None:
     """Add ``registry`` to ``ctscan-ops``."""
     reg = subparsers.add_parser("registry", help="model versions, aliases, promotion, rollback")
-    reg.add_argument("--bucket", help="models bucket (default: settings.models_bucket)")
+    reg.add_argument(
+        "--bucket", type=cc.bucket_name(), help="models bucket (default: settings.models_bucket)"
+    )
     reg.add_argument("--model", default=DEFAULT_MODEL_NAME, help="registered model name")
     sub = reg.add_subparsers(dest="registry_command", required=True)
 
     p = sub.add_parser("list", help="all versions, oldest first, with their aliases")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="(default; kept for compatibility)")
     p.set_defaults(func=_run(_cmd_list))
 
     p = sub.add_parser("show", help="a version or alias: record, evaluation, history")
@@ -188,9 +198,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--skip-gate", action="store_true", help="operator override (needs --reason)")
     p.add_argument(
         "--expected-generation",
-        type=int,
+        type=cc.bounded_int(0, 2**63 - 1),
         default=None,
-        help="fail unless the alias object still has this GCS generation",
+        help="fail unless the alias object still has this GCS generation (0: must not exist)",
     )
     p.set_defaults(func=_run(_cmd_promote))
 

@@ -209,24 +209,57 @@ def _world_is_current(manifest: dict[str, Any] | None, seed: int, days: int, end
     )
 
 
-def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> int:
-    """Run the demo; with ``keep_running=False`` the sandbox is stopped even if a step fails."""
+def check_demo_args(seed: int, days: int) -> None:
+    """Validate before acting: nothing is started for arguments that cannot work."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"--seed: {seed!r} must be an integer in [0, 2**32)")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3_660:
+        raise ValueError(f"--days: {days!r} must be an integer in [1, 3660]")
+
+
+def run_demo(seed: int = 7, days: int = 35, keep_running: bool = True) -> dict[str, Any]:
+    """Run the demo and return its summary (``ok``, ``runs``, ``failed``, where to look).
+
+    Arguments are checked before any server starts. With ``keep_running=False`` the sandbox is
+    stopped even if a step fails; with ``keep_running=True`` a step that *raises* stops the
+    servers this call started (a sandbox that was already up is left as it was), so a failed
+    demo never leaves stray servers behind.
+    """
     from ctscan_ops.sandbox import services
 
+    check_demo_args(seed, days)
+    started: list[str] = []
+    ok = False
     try:
-        return _run_demo(seed, days)
+        result = _run_demo(seed, days, started)
+        ok = True
+        return result
     finally:
         if not keep_running:
             services.down()
+        elif not ok and started:
+            services.stop(started, log=log)
 
 
-def _run_demo(seed: int, days: int) -> int:
+def _already_running() -> set[str]:
+    from ctscan_ops.sandbox import services
+
+    try:
+        return {name for name, item in services.status().items() if item.get("running")}
+    except ValueError:  # a corrupt state file: `up` reports it
+        return set()
+
+
+def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[str, Any]:
     from ctscan_ops.sandbox import services
     from ctscan_ops.sandbox.world import default_world_end, generate_world, read_manifest
 
     t_start = time.monotonic()
-    print("== sandbox: starting local stand-ins")
-    state = services.up()
+    log("== sandbox: starting local stand-ins")
+    before = _already_running()
+    state = services.up(log=log)
+    if started is not None:
+        started.extend(n for n in state.get("services", {}) if n not in before)
     os.environ.update(services.sandbox_env(state))
     settings = get_settings()
     home = prepare_dagster_home(settings.sandbox_dir)
@@ -234,23 +267,23 @@ def _run_demo(seed: int, days: int) -> int:
     end = default_world_end()
     manifest = read_manifest(settings)
     if _world_is_current(manifest, seed, days, end.isoformat()):
-        print(f"== world: seed {seed} up to {end.date()} already generated")
+        log(f"== world: seed {seed} up to {end.date()} already generated")
     else:
-        print(f"== world: generating seed {seed}, {days} days up to {end.date()}")
-        generate_world(settings, seed=seed, end=end, days=days)
+        log(f"== world: generating seed {seed}, {days} days up to {end.date()}")
+        generate_world(settings, seed=seed, end=end, days=days, progress=log)
 
     from ctscan_ops.definitions import build_defs
     from ctscan_ops.sandbox.demo_steps import DEMO_STEPS
 
     defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
-    runner = DemoRunner(instance, defs)
+    runner = DemoRunner(instance, defs, log=log)
     for domain in DEMO_ORDER:
         module = domain_module(domain, "definitions")
         if module is None:
-            print(f"== {domain}: not built yet")
+            log(f"== {domain}: not built yet")
             continue
-        print(f"== {domain}")
+        log(f"== {domain}")
         steps = DEMO_STEPS.get(domain)
         if steps is not None:
             steps(runner, settings)
@@ -260,13 +293,11 @@ def _run_demo(seed: int, days: int) -> int:
                 runner.materialize(keys, label=f"{domain}: {', '.join(keys)}")
 
     failed = [o for o in runner.outcomes if o.status not in ("RUN_SUCCESS", "BLOCKED")]
-    print(
-        f"\n== {len(runner.outcomes)} run(s), {len(failed)} failed, "
-        f"{time.monotonic() - t_start:.0f}s"
-    )
+    seconds = time.monotonic() - t_start
+    log(f"\n== {len(runner.outcomes)} run(s), {len(failed)} failed, {seconds:.0f}s")
     for o in failed:
-        print(f"  FAILED {o.label}: run {o.run_id}")
-    print(f"""
+        log(f"  FAILED {o.label}: run {o.run_id}")
+    log(f"""
 Where to look:
   Dagster instance : DAGSTER_HOME={home}
   Open the UI      : DAGSTER_HOME={home} dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -274,8 +305,25 @@ Where to look:
   Artifacts        : {settings.endpoints.gcs_url}/storage/v1/b/{settings.artifacts_bucket}/o
   World manifest   : {settings.data_dir / "world.json"}
   Stop the sandbox : ctscan-ops sandbox down""")
-    return 1 if failed else 0
+    return {
+        "ok": not failed,
+        "runs": [_outcome(o) for o in runner.outcomes],
+        "failed": [o.label for o in failed],
+        "seconds": round(seconds, 1),
+        "dagster_home": str(home),
+        "artifacts_bucket": settings.artifacts_bucket,
+        "world_manifest": str(settings.data_dir / "world.json"),
+    }
+
+
+def _outcome(o: RunOutcome) -> dict[str, str]:
+    return {"label": o.label, "run_id": o.run_id, "status": o.status}
+
+
+def log(message: str) -> None:
+    """Demo progress is human text: stderr (stdout carries the one JSON document)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(run_demo())
+    sys.exit(0 if run_demo()["ok"] else 1)

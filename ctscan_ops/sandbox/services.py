@@ -116,11 +116,29 @@ def launch_spec(name: str, sandbox_dir: Path, in_memory: bool = False) -> Launch
     raise ValueError(f"unknown sandbox service {name!r}; known: {', '.join(SERVICE_ORDER)}")
 
 
+class SandboxStateError(ValueError):
+    """``state.json`` exists but cannot be read (truncated, not JSON, wrong shape)."""
+
+
 def read_state(sandbox_dir: Path) -> dict[str, Any]:
+    """The recorded services; a corrupt file is a clear error naming it and the fix."""
     path = sandbox_state_path(sandbox_dir)
     if not path.exists():
         return {"services": {}}
-    return json.loads(path.read_text())
+    fix = (
+        "delete it and run `ctscan-ops sandbox up` (servers it recorded may still run: "
+        "`pgrep -af 'fake-gcs-server|cloud-firestore-emulator|metric_service'`)"
+    )
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SandboxStateError(f"{path} is corrupt ({exc}): {fix}") from None
+    services = state.get("services") if isinstance(state, dict) else None
+    if not isinstance(services, dict) or not all(
+        isinstance(r, dict) and {"endpoint", "pid", "pgid"} <= r.keys() for r in services.values()
+    ):
+        raise SandboxStateError(f"{path} does not describe sandbox services: {fix}")
+    return state
 
 
 def write_state(sandbox_dir: Path, state: dict[str, Any]) -> None:
@@ -185,9 +203,15 @@ def up(
 ) -> dict[str, Any]:
     """Start the services not already running; on any failure stop what this call started."""
     settings = get_settings()
+    unknown = [n for n in services if n not in SERVICE_ORDER]
+    if unknown:  # validate before starting anything
+        raise ValueError(
+            f"unknown sandbox service(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(SERVICE_ORDER)}"
+        )
     root = sandbox_dir or settings.sandbox_dir
-    root.mkdir(parents=True, exist_ok=True)
     state = read_state(root)
+    root.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
     try:
         for name in services:
@@ -236,6 +260,27 @@ def down(sandbox_dir: Path | None = None, log: Callable[[str], None] = print) ->
     return leftovers
 
 
+def stop(
+    names: Sequence[str], sandbox_dir: Path | None = None, log: Callable[[str], None] = print
+) -> list[str]:
+    """Stop only the named services (e.g. those a failed demo started); returns leftovers."""
+    root = sandbox_dir or get_settings().sandbox_dir
+    state = read_state(root)
+    for name in names:
+        record = state["services"].get(name)
+        if record is not None:
+            stop_group(record["pgid"])
+            log(f"{name}: stopped (pid {record['pid']})")
+    leftovers = [
+        n for n in names if n in state["services"] and group_alive(state["services"][n]["pgid"])
+    ]
+    state["services"] = {
+        k: v for k, v in state["services"].items() if k not in names or k in leftovers
+    }
+    write_state(root, state)
+    return leftovers
+
+
 def _endpoint_open(endpoint: str) -> bool:
     port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
     return port_is_open(port)
@@ -244,9 +289,10 @@ def _endpoint_open(endpoint: str) -> bool:
 def status(sandbox_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Per service: endpoint, pid, whether the process group lives and the port answers."""
     root = sandbox_dir or get_settings().sandbox_dir
+    recorded = read_state(root).get("services", {})
     out = {}
     for name in SERVICE_ORDER:
-        record = read_state(root).get("services", {}).get(name)
+        record = recorded.get(name)
         if record is None:
             out[name] = {"running": False, "healthy": False}
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import shutil
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -110,6 +111,24 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+MAX_DAYS = 3_660
+
+
+def check_world_args(seed: int, end: datetime | None, days: int) -> None:
+    """Validate before acting: a bad argument fails before anything is written."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed: {seed!r} must be an integer in [0, 2**32)")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days: {days!r} must be an integer in [1, {MAX_DAYS}]")
+    if end is not None:
+        if not isinstance(end, datetime):
+            raise ValueError(f"end: {end!r} is not a datetime")
+        aware = end if end.tzinfo else end.replace(tzinfo=UTC)
+        first = aware - timedelta(days=days)
+        if first < datetime(1970, 1, 1, tzinfo=UTC) or aware.year >= 2100:
+            raise ValueError(f"end: {end.isoformat()} minus {days} days is outside 1970..2100")
+
+
 def generate_world(
     settings: Settings,
     seed: int = 7,
@@ -119,8 +138,19 @@ def generate_world(
     progress: Callable[[str], None] = print,
     part_functions: dict[str, Callable[[WorldContext], dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Run every available part in order; write ``world.json`` (the manifest) and return it."""
+    """Run every available part in order; write ``world.json`` (the manifest) and return it.
+
+    All-or-nothing for the local files: arguments are checked first; the previous world's
+    data directory is moved aside (``<data_dir>.previous``), the new world is generated in
+    place (same paths, so parts need no staging awareness), and on any failure the partial
+    directory is removed and the previous one moved back. What parts pushed to the emulators
+    (objects, documents, metric points) before the failure is not undone: the next successful
+    run overwrites it.
+    """
+    check_world_args(seed, end, days)
     end = end or default_world_end()
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
     ctx = WorldContext(
         seed=seed,
         start=end - timedelta(days=days),
@@ -129,6 +159,45 @@ def generate_world(
         settings=settings,
         progress=progress,
     )
+    data_dir = settings.data_dir
+    if not _swappable(data_dir, settings.sandbox_dir):
+        progress(f"world: {data_dir} also holds the sandbox; generating in place (no rollback)")
+        return _generate(ctx, settings, seed, days, parts, progress, part_functions)
+    backup = data_dir.with_name(data_dir.name + ".previous")
+    if backup.exists():  # left by a run that was killed: it is the last complete world
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        backup.rename(data_dir)
+    if data_dir.exists():
+        data_dir.rename(backup)
+    try:
+        manifest = _generate(ctx, settings, seed, days, parts, progress, part_functions)
+    except BaseException:
+        if data_dir.exists():
+            shutil.rmtree(data_dir, ignore_errors=True)
+        if backup.exists():
+            backup.rename(data_dir)
+        raise
+    if backup.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+    return manifest
+
+
+def _swappable(data_dir: Path, sandbox_dir: Path) -> bool:
+    """Moving ``data_dir`` aside must never take the sandbox (state, emulator data) with it."""
+    data, sandbox = data_dir.resolve(), sandbox_dir.resolve()
+    return data != sandbox and data not in sandbox.parents and data != Path(data.anchor)
+
+
+def _generate(
+    ctx: WorldContext,
+    settings: Settings,
+    seed: int,
+    days: int,
+    parts: Sequence[str],
+    progress: Callable[[str], None],
+    part_functions: dict[str, Callable[[WorldContext], dict[str, Any]]] | None,
+) -> dict[str, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "seed": seed,
@@ -150,7 +219,9 @@ def generate_world(
         manifest["parts"][name] = {"summary": summary, "seconds": round(time.monotonic() - t0, 2)}
         progress(f"world: {name} done in {time.monotonic() - t0:.1f}s")
     path = settings.data_dir / "world.json"
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
     return manifest
 
 

@@ -208,7 +208,7 @@ def test_missing_labels_file_exits_2(capsys, latency_csv, tmp_path) -> None:
             str(tmp_path / "nope.json"),
         ],
     )
-    assert code == 2 and "nope.json: cannot read" in err
+    assert code == 2 and "nope.json: no such file" in err
 
 
 def test_python_dash_m_entry_point(latency_csv) -> None:

@@ -59,7 +59,7 @@ def test_partition_range_runs_once_over_all_days():
 def test_down_after_stops_the_sandbox_even_when_a_step_raises(monkeypatch):
     calls = []
 
-    def boom(seed, days):
+    def boom(seed, days, started=None):
         raise RuntimeError("world generation failed")
 
     monkeypatch.setattr(demo, "_run_demo", boom)

@@ -33,8 +33,10 @@ def _ports(state: dict) -> list[int]:
 def test_up_status_down_leaves_nothing(tmp_path: Path):
     up = _cli(["sandbox", "up"], tmp_path)
     assert up.returncode == 0, up.stderr
-    assert "export STORAGE_EMULATOR_HOST=http://127.0.0.1:" in up.stdout
+    up_doc = json.loads(up.stdout)  # one JSON document; progress went to stderr
+    assert up_doc["env"]["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:")
     state = json.loads((tmp_path / "state.json").read_text())
+    assert up_doc["services"] == state["services"]
     assert set(state["services"]) == {"gcs", "monitoring", "firestore"}
     try:
         status = _cli(["sandbox", "status", "--json"], tmp_path)
@@ -46,11 +48,17 @@ def test_up_status_down_leaves_nothing(tmp_path: Path):
             assert "127.0.0.1" in record["endpoint"]
         # a second `up` is idempotent: same processes
         again = _cli(["sandbox", "up"], tmp_path)
-        assert again.returncode == 0 and "already running" in again.stdout
+        assert again.returncode == 0 and "already running" in again.stderr
+        shell = _cli(["sandbox", "env", "--format", "shell"], tmp_path)
+        assert f"export STORAGE_EMULATOR_HOST={up_doc['env']['STORAGE_EMULATOR_HOST']}" in (
+            shell.stdout
+        )
+        assert json.loads(_cli(["sandbox", "env"], tmp_path).stdout) == up_doc["env"]
         assert json.loads((tmp_path / "state.json").read_text())["services"] == state["services"]
     finally:
         down = _cli(["sandbox", "down"], tmp_path)
     assert down.returncode == 0, down.stderr
+    assert json.loads(down.stdout) == {"down": True, "still_running": []}
     for record in state["services"].values():
         assert not group_alive(record["pgid"]), record
         assert not pid_alive(record["pid"])
@@ -62,7 +70,7 @@ def test_up_status_down_leaves_nothing(tmp_path: Path):
 
 def test_missing_gcloud_is_a_clear_error_and_stops_the_rest(tmp_path: Path):
     result = _cli(["sandbox", "up"], tmp_path, CTSCAN_GCLOUD=str(tmp_path / "no-gcloud"))
-    assert result.returncode == 1
+    assert result.returncode == 1 and result.stdout == ""
     assert "gcloud CLI not found" in result.stderr
     assert "cloud-firestore-emulator" in result.stderr  # says how to install it
     state = json.loads((tmp_path / "state.json").read_text())

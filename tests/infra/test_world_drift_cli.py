@@ -285,7 +285,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, content, message):
 def test_cli_missing_file_and_plan_as_state(world, tmp_path, capsys):
     data_dir, _ = world
     code, _, err = run_cli(capsys, "summarize", str(tmp_path / "nope.json"))
-    assert code == 2 and "cannot read" in err
+    assert code == 2 and "nope.json: no such file" in err
     plan = str(data_dir / "terraform/dev/plan.json")
     code, _, err = run_cli(capsys, "summarize", plan, "--state", plan)
     assert code == 2 and "is a plan, not a state" in err

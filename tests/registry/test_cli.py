@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,9 +47,16 @@ def run(capsys, store, *args: str) -> tuple[int, str, str]:
 
 def test_cli_promote_gate_rollback_and_errors(capsys, store, versions) -> None:
     v1, v2, v3, v4 = versions
-    code, out, _ = run(capsys, store, "promote", v1)
-    assert code == 0 and f"champion -> {v1} (seq 1, was None)" in out
-    assert f"serving checkpoint: gs://{store.bucket_name}/" in out
+    code, out, err = run(capsys, store, "promote", v1)
+    assert code == 0 and f"champion -> {v1} (seq 1, was None)" in err
+    doc = json.loads(out)
+    assert (doc["alias"], doc["version"], doc["seq"], doc["previous_version"]) == (
+        "champion",
+        v1,
+        1,
+        None,
+    )
+    assert doc["serving_checkpoint"].startswith(f"gs://{store.bucket_name}/")
 
     code, _, err = run(capsys, store, "promote", v2)  # worse: gate refuses, nothing moves
     assert code == 1 and "promotion refused" in err and "macro-F1 0.4000" in err
@@ -61,7 +69,8 @@ def test_cli_promote_gate_rollback_and_errors(capsys, store, versions) -> None:
     assert code == 1 and "precondition lost" in err and v1 in err
 
     code, out, _ = run(capsys, store, "promote", v3, "--reason", "better")
-    assert code == 0 and f"champion -> {v3} (seq 2, was {v1})" in out
+    doc = json.loads(out)
+    assert code == 0 and (doc["version"], doc["seq"], doc["previous_version"]) == (v3, 2, v1)
 
     blob = store.bucket.blob(store.get_version(v4).checkpoint_key)  # tamper with v4
     data = bytearray(blob.download_as_bytes())
@@ -71,16 +80,20 @@ def test_cli_promote_gate_rollback_and_errors(capsys, store, versions) -> None:
     assert code == 1 and "checksum mismatch" in err and v4 in err
     assert store.get_alias("champion").version == v3
 
-    code, out, _ = run(capsys, store, "rollback")
-    assert code == 0 and f"rolled back to {v1} (from {v3})" in out
+    code, out, err = run(capsys, store, "rollback")
+    assert code == 0 and f"rolled back to {v1} (from {v3})" in err
+    doc = json.loads(out)
+    assert (doc["version"], doc["evidence"]["rolled_back_from"]) == (v1, v3)
     assert store.serving_checkpoint_uri().endswith(store.get_version(v1).sha256 + ".pt")
 
     code, out, _ = run(capsys, store, "list")
-    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
-    assert list(lines) == versions and lines[v1].endswith("champion")
+    rows = json.loads(out)
+    assert code == 0 and [r["version"] for r in rows] == versions
+    assert {r["version"]: r["aliases"] for r in rows}[v1] == ["champion"]
 
     code, out, _ = run(capsys, store, "show", "champion", "--verify")
-    assert code == 0 and '"verified"' in out and '"reason": "rollback"' in out
+    doc = json.loads(out)
+    assert code == 0 and "verified" in doc and doc["history"][-1]["reason"] == "rollback"
 
 
 def test_cli_unknown_version_and_alias(capsys, store, versions) -> None:

@@ -44,6 +44,12 @@ from ctscan_ops.alerting.engine.series import (
     linear_bounds,
 )
 from ctscan_ops.alerting.shadow.quality import LabelWindow
+from ctscan_ops.cli_contract import (
+    MAX_TIMESTAMP_S,
+    MIN_TIMESTAMP_S,
+    json_depth_exceeds,
+    nesting_message,
+)
 from ctscan_ops.common.timeparse import parse_time
 
 __all__ = [
@@ -329,11 +335,16 @@ def _load_json(p: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not UTF-8 text ({exc.reason})") from None
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{p}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise InputError(nesting_message(str(p))) from None
+    if json_depth_exceeds(doc):
+        raise InputError(nesting_message(str(p)))
+    return doc
 
 
 def read_timeseries_json(path: str | os.PathLike[str]) -> list[TimeSeries]:
@@ -397,12 +408,26 @@ def read_series(
 # --------------------------------------------------------------------------- labels
 
 
+def _label_time(value: Any) -> float:
+    """A label timestamp within 1970..2100 (1e300 parses as a number but is no date)."""
+    t = parse_time(value)
+    if not MIN_TIMESTAMP_S <= t < MAX_TIMESTAMP_S:
+        raise ValueError(f"{value!r} is outside 1970-01-01 .. 2100-01-01 UTC")
+    return t
+
+
 def read_labels(path: str | os.PathLike[str]) -> tuple[list[LabelWindow], dict[str, bool]]:
     """Label windows and operator verdicts (see module docstring)."""
     p = Path(path)
     doc = _load_json(p)
     verdicts: dict[str, bool] = {}
     if isinstance(doc, Mapping):
+        unknown = set(doc) - {"windows", "verdicts"}
+        if unknown or not doc:
+            raise InputError(
+                f'{p}: expected a list of {{"start", "end"}} windows or an object with '
+                f'"windows" (and optional "verdicts"); got an object with keys {sorted(doc)[:5]}'
+            )
         raw_v = doc.get("verdicts") or {}
         if not isinstance(raw_v, Mapping) or not all(isinstance(v, bool) for v in raw_v.values()):
             raise InputError(f"{p}: verdicts must map incident ids to true/false")
@@ -416,11 +441,11 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[list[LabelWindow], dict[s
         if not isinstance(item, Mapping):
             raise InputError(f"{where}: must be an object with start and end")
         try:
-            start = parse_time(item.get("start"))
+            start = _label_time(item.get("start"))
         except ValueError as exc:
             raise InputError(f"{where}.start: {exc}") from None
         try:
-            end = parse_time(item.get("end"))
+            end = _label_time(item.get("end"))
         except ValueError as exc:
             raise InputError(f"{where}.end: {exc}") from None
         if end < start:
