@@ -167,18 +167,14 @@ def parse_timestamp(value: Any) -> tuple[datetime, bool]:
 
     Accepts the ``T`` or space separator, fractional seconds and ``Z``; raises ValueError else.
     """
+    from ctscan_ops.common.timeparse import parse_iso  # the one set of time rules
+
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"timestamp {value!r} is not an ISO-8601 string")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(text)
+        return parse_iso(value)
     except ValueError:
         raise ValueError(f"timestamp {value!r} is not ISO-8601") from None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC), True
-    return dt.astimezone(UTC), False
 
 
 def parse_confidence(value: Any) -> float:
