@@ -87,19 +87,15 @@ def _gate(store: Any, version: str) -> tuple[bool, str, dict[str, Any]]:
 
 
 def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
+    from ctscan_ops.registry.gate import judge_against
+    from ctscan_ops.registry.store import PromotionRefusedError
+
     record = store.get_version(args.version)
-    current = store.get_alias(args.alias)
-    expected = args.expected_generation
-    if expected is None:
-        expected = None if current is None else current.generation
     store.load_state_dict(record.version)  # checksum + weights-only, before anything moves
     evidence: dict[str, Any] = {"sha256": record.sha256, "checkpoint": record.checkpoint_key}
+    judge = None
     if args.alias == "champion" and not args.skip_gate:
-        ok, summary, checks = _gate(store, record.version)
-        if not ok:
-            print(f"promotion refused: {summary}", file=sys.stderr)
-            return 1
-        evidence.update(checks, gate_summary=summary)
+        judge = lambda champ: judge_against(store, record.version, champ)  # noqa: E731
     elif args.skip_gate:
         if not args.reason:
             print(
@@ -107,14 +103,20 @@ def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
             )
             return 2
         evidence["gate"] = "skipped by operator"
-    moved = store.set_alias(
-        args.alias,
-        record.version,
-        expected_generation=expected,
-        reason=args.reason or "promote (cli)",
-        actor=args.actor,
-        evidence=evidence,
-    )
+    expected = ... if args.expected_generation is None else args.expected_generation
+    try:  # judged against the alias as read once; the CAS checks that same read
+        moved = store.promote_judged(
+            record.version,
+            judge,
+            alias=args.alias,
+            expected_generation=expected,
+            reason=args.reason or "promote (cli)",
+            actor=args.actor,
+            evidence=evidence,
+        )
+    except PromotionRefusedError as exc:
+        print(f"promotion refused: {exc}", file=sys.stderr)
+        return 1
     print(f"{args.alias} -> {moved.version} (seq {moved.seq}, was {moved.previous_version})")
     if args.alias == "champion":
         print(f"serving checkpoint: {store.serving_checkpoint_uri()}")
