@@ -20,7 +20,7 @@ empty field name                      refused                     client refuses
 integer                               64-bit signed               client refuses (ValueError)
 lone surrogates / invalid UTF-8       strings must be UTF-8       client refuses (UnicodeError)
 array directly inside an array        refused                     enforced
-map/array nesting depth               20                          NOT enforced (21 accepted)
+map/array nesting depth               20                          enforced (20 ok, 21 refused)
 fields per document (nested incl.)    20,000                      NOT enforced (20,001 accepted)
 indexed value > 1,500 bytes           truncated in the index      accepted (not an error)
 ====================================  ==========================  ===========================
