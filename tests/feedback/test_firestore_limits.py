@@ -215,7 +215,7 @@ def test_sigkill_with_bad_rows_among_20k_then_completion_is_exact(firestore_emul
 
     rng = random.Random(15)
     db = tmp_path / "kill.db"
-    generate_feedback_db(db, seed=15, n_rows=N_GOOD + 400, start=START, end=END)
+    generate_feedback_db(db, seed=15, n_rows=N_GOOD + 1000, start=START, end=END)
     bad = _add_bad_rows(db, _valid_ids(db, 25, rng))
     expected_good = _expected_good(db)
     assert len(expected_good) >= N_GOOD
@@ -252,5 +252,5 @@ def test_sigkill_with_bad_rows_among_20k_then_completion_is_exact(firestore_emul
         assert quarantine[schema.doc_id_for(row_id)]["reason"] == reason
     ck = migrate.read_checkpoint(client, T, migrate.checkpoint_key("sqlite"))
     assert ck["migrated"] == len(docs) and ck["quarantined"] == len(quarantine)
-    assert ck["migrated"] + ck["quarantined"] == N_GOOD + 400
+    assert ck["migrated"] + ck["quarantined"] == N_GOOD + 1000
     print(f"\n{kills} kills + completion in {time.perf_counter() - t0:.1f} s")
