@@ -145,3 +145,21 @@ def test_generation_boundary() -> None:
     assert check_expected_generation(None) is None
     with pytest.raises(ValueError):
         check_expected_generation(0)
+
+
+def test_cli_negative_generation_is_bad_input_not_a_race(capsys, store) -> None:
+    """Exit 2 with a message about the value (the cli engineer owns exit codes; this pins the
+    library's ValueError reaching the user instead of "changed concurrently")."""
+    from ctscan_ops.cli import main
+
+    v1 = _version(store, 0, 0.6)
+    store.promote(v1)
+    v2 = _version(store, 1, 0.8)
+    code = main(
+        ["registry", "--bucket", store.bucket_name, "promote", v2, "--expected-generation", "-1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "-1" in err and "not a GCS object generation" in err
+    assert "concurrent" not in err and "moved" not in err
+    assert store.get_alias("champion").version == v1
