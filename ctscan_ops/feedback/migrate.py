@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             commit_deadline=args.commit_deadline,
             on_commit=progress,
         )
-    except (MigrationError, SourceError) as exc:
+    except (MigrationError, SourceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"done {rep.last_id} migrated={rep.migrated} quarantined={rep.quarantined}", flush=True)

@@ -244,6 +244,7 @@ def test_sigkill_with_bad_rows_among_20k_then_completion_is_exact(firestore_emul
             assert ck["migrated"] + ck["quarantined"] == sum(
                 1 for r in source.iter_rows(db, 0, ck["last_id"])
             )  # counts exact at the moment of death
+    assert 0 < last_seen < N_GOOD  # every kill landed mid-run
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     docs, quarantine = _collections(client)
