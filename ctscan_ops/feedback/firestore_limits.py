@@ -40,7 +40,7 @@ document at exactly 1,048,576 is accepted, one byte more is refused).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,17 +210,3 @@ def check_document(
     if walker.fields > MAX_FIELDS:
         walker.flag(TOO_MANY_FIELDS, f"document has {walker.fields} fields > {MAX_FIELDS}")
     return size, list(walker.found.values())
-
-
-def iter_strings(value: Any) -> Iterator[str]:
-    """Every string (keys included) inside a JSON-like value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(k, str):
-                yield k
-            yield from iter_strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from iter_strings(v)
