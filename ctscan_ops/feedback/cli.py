@@ -138,7 +138,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     if args.backend == "firestore":
         st = store.create_feedback_store("firestore", firestore_client=_client())
     else:
-        st = store.create_feedback_store("sqlite", sqlite_path=_db_path(args))
+        st = store.create_feedback_store("sqlite", sqlite_path=_db_path(args), create=False)
     cc.emit_json(st.get_stats())
     return 0
 

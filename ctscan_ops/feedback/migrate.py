@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctscan_ops.feedback.firestore_limits import REJECTED_BY_FIRESTORE, document_size
 from ctscan_ops.feedback.schema import (
     DEFAULT_SOURCE_LABEL,
     Normalised,
+    Rejected,
     SourceRow,
     classify,
     content_hash,
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from google.cloud import firestore
 
 MAX_BATCH_WRITES = 500  # Firestore's limit per commit; one write is the checkpoint
+# Storage bytes of the documents in one commit. Production takes 10 MiB requests, the emulator
+# 4 MiB gRPC messages; 3 MiB plus at most one 1 MiB document stays under both.
+MAX_COMMIT_BYTES = 3 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class MigrationReport:
     quarantined: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     commits: int = 0
+    bisected: int = 0  # rows Firestore refused although they passed the pre-checks
     seconds: float = 0.0
     cumulative: dict[str, Any] = field(default_factory=dict)
 
@@ -171,6 +177,47 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list]:
         yield buf
 
 
+def batched_by_size(items: Iterable[Any], size: int, max_bytes: int) -> Iterator[list]:
+    """Like :func:`batched`, but a group also ends before its documents pass ``max_bytes``."""
+    buf: list = []
+    total = 0
+    for item in items:
+        weight = _weight(item[1])
+        if buf and (len(buf) == size or total + weight > max_bytes):
+            yield buf
+            buf, total = [], 0
+        buf.append(item)
+        total += weight
+    if buf:
+        yield buf
+
+
+def _weight(item: Normalised | Rejected) -> int:
+    if isinstance(item, Normalised):
+        return item.size
+    return document_size(f"q/{item.doc_id}", item.record())
+
+
+def refused(item: Normalised, detail: str) -> Rejected:
+    """The quarantine record of a row Firestore (or its client) refused: reason + its words."""
+    return Rejected(
+        item.source_id,
+        item.doc_id,
+        (REJECTED_BY_FIRESTORE,),
+        detail[:4000],
+        {"document_fields": sorted(item.doc)},
+    )
+
+
+def _refused(exc: Exception) -> bool:
+    """Firestore refused the content (bisect), as opposed to being unreachable (stop)."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.InvalidArgument):
+        return True
+    return isinstance(exc, gexc.ResourceExhausted) and "exceeds maximum size" in str(exc)
+
+
 def _retry(deadline: float):
     from google.api_core import exceptions, retry
 
@@ -195,6 +242,8 @@ def migrate(
     commit_deadline: float = 30.0,
     max_rows: int | None = None,
     on_commit: Callable[[MigrationReport], None] | None = None,
+    skip_checks: Iterable[str] = (),
+    max_commit_bytes: int = MAX_COMMIT_BYTES,
 ) -> MigrationReport:
     """Migrate rows ``lo < id <= hi`` from the checkpoint on; returns this run's report.
 
@@ -203,6 +252,13 @@ def migrate(
     it the run stops with :class:`MigrationError` instead of hanging on an unreachable server.
     ``max_rows`` ends the run at the first commit boundary at or past that many rows (a chunk:
     the next run carries on from the checkpoint).
+
+    Rows that break a Firestore limit are quarantined by :func:`schema.classify` before they
+    join a batch. A batch Firestore refuses anyway (``InvalidArgument``, or a request over the
+    server's message size) is bisected: the refused row is quarantined as
+    ``firestore_rejected`` with Firestore's error text, the rest lands. ``skip_checks`` turns
+    limit kinds off (tests, benchmark); ``max_commit_bytes`` bounds the storage size of one
+    commit (the emulator accepts 4 MiB messages, production 10 MiB requests).
     """
     from google.api_core import exceptions as gexc
     from google.cloud import firestore
@@ -231,20 +287,31 @@ def migrate(
     report = MigrationReport(key, last_id, last_id, cumulative=cumulative)
     t0 = time.perf_counter()
 
-    pairs = ((r, classify(r, target.source_label)) for r in iter_rows(db_path, last_id, hi))
-    for chunk_pairs in batched(pairs, batch_size):
+    skip = frozenset(skip_checks)
+    pairs = (
+        (r, classify(r, target.source_label, collection=target.collection, skip_checks=skip))
+        for r in iter_rows(db_path, last_id, hi)
+    )
+
+    def write(batch: Any, item: Normalised | Rejected) -> Normalised | Rejected:
+        """Add ``item`` to ``batch``; a document the client refuses to encode is quarantined."""
+        if isinstance(item, Normalised):
+            try:
+                batch.set(docs.document(item.doc_id), item.doc)
+                return item
+            except (ValueError, TypeError, UnicodeError) as exc:
+                item = refused(item, f"client refused the document: {type(exc).__name__}: {exc}")
+        batch.set(quarantine.document(item.doc_id), item.record())
+        return item
+
+    def commit(chunk_pairs: list[tuple[SourceRow, Normalised | Rejected]]) -> None:
+        """One atomic commit: the rows' writes and the checkpoint at the last row."""
         chunk = [item for _, item in chunk_pairs]
         batch = client.batch()
-        n_ok = n_bad = 0
-        reasons: Counter[str] = Counter()
-        for item in chunk:
-            if isinstance(item, Normalised):
-                batch.set(docs.document(item.doc_id), item.doc)
-                n_ok += 1
-            else:
-                batch.set(quarantine.document(item.doc_id), item.record())
-                n_bad += 1
-                reasons[item.reason] += 1
+        written = [write(batch, item) for item in chunk]
+        n_ok = sum(isinstance(item, Normalised) for item in written)
+        reasons = Counter(item.reason for item in written if isinstance(item, Rejected))
+        n_bad = len(written) - n_ok
         new_reasons = Counter(cumulative["reasons"]) + reasons
         new_state = {
             "last_id": chunk[-1].source_id,
@@ -260,6 +327,8 @@ def migrate(
         try:
             batch.commit(retry=retry, timeout=min(commit_deadline, 60.0))
         except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+            if _refused(exc):
+                raise
             raise MigrationError(
                 f"commit of ids {chunk[0].source_id}..{chunk[-1].source_id} to "
                 f"{target.collection!r} failed ({type(exc).__name__}: {exc}); checkpoint "
@@ -280,6 +349,37 @@ def migrate(
         report.seconds = time.perf_counter() - t0
         if on_commit is not None:
             on_commit(report)
+
+    def land(chunk_pairs: list[tuple[SourceRow, Normalised | Rejected]]) -> None:
+        """Commit; when Firestore refuses the batch, bisect down to the row(s) it refuses.
+
+        Each half is committed with its own checkpoint (in id order), so data and checkpoint
+        stay one atomic fact and a kill mid-bisection resumes like any other kill.
+        """
+        try:
+            commit(chunk_pairs)
+        except gexc.GoogleAPIError as exc:
+            if len(chunk_pairs) > 1:
+                mid = len(chunk_pairs) // 2
+                land(chunk_pairs[:mid])
+                land(chunk_pairs[mid:])
+                return
+            row, item = chunk_pairs[0]
+            msg = getattr(exc, "message", None) or str(exc)
+            if isinstance(item, Normalised):
+                report.bisected += 1
+                replacement = refused(item, f"Firestore refused the document: {msg}")
+            elif item.raw:  # the quarantine record itself was refused: keep the bare facts
+                replacement = Rejected(item.source_id, item.doc_id, item.reasons, msg[:2000], {})
+            else:
+                raise MigrationError(
+                    f"Firestore refuses even the bare quarantine record of id {item.source_id} "
+                    f"({msg}); checkpoint {target.state}/{key} at id {report.last_id}"
+                ) from exc
+            land([(row, replacement)])
+
+    for chunk_pairs in batched_by_size(pairs, batch_size, max_commit_bytes):
+        land(chunk_pairs)
         if max_rows is not None and report.rows_read >= max_rows:
             break
     report.seconds = time.perf_counter() - t0
@@ -320,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             commit_deadline=args.commit_deadline,
             on_commit=progress,
         )
-    except (MigrationError, SourceError) as exc:
+    except (MigrationError, SourceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"done {rep.last_id} migrated={rep.migrated} quarantined={rep.quarantined}", flush=True)

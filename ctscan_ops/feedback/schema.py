@@ -30,9 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from ctscan_ops.feedback import firestore_limits as limits
 
 CLASSES: tuple[str, ...] = (
     "adenocarcinoma",
@@ -72,6 +74,8 @@ BAD_IS_CORRECT = "invalid_is_correct"
 BAD_IMAGE_STATS = "malformed_image_stats"
 INCONSISTENT = "inconsistent_correct_class"
 DUPLICATE = "duplicate"
+BINARY_TEXT = "binary_in_text_field"
+INVALID_UTF8 = limits.INVALID_UTF8
 REASONS: tuple[str, ...] = (
     NULL_REQUIRED,
     BAD_TIMESTAMP,
@@ -81,7 +85,24 @@ REASONS: tuple[str, ...] = (
     BAD_IMAGE_STATS,
     INCONSISTENT,
     DUPLICATE,
+    BINARY_TEXT,
+    *limits.KINDS,
+    limits.REJECTED_BY_FIRESTORE,
 )
+# Columns that hold text in the original DDL: a BLOB there is quarantined, never repr()'d.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "image_path",
+    "predicted_class",
+    "correct_class",
+    "user_note",
+    "confidence_rating",
+    "image_stats",
+)
+# A quarantine record keeps at most this many characters of each raw value and of the detail:
+# the record itself must fit Firestore's limits whatever the row held.
+RAW_KEEP_CHARS = 4096
+DETAIL_KEEP_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,7 @@ class Normalised:
     source_id: int
     doc_id: str
     doc: dict[str, Any]
+    size: int = 0  # Firestore storage size in bytes (firestore_limits.document_size)
 
 
 @dataclass(frozen=True)
@@ -145,6 +167,32 @@ class Rejected:
             "detail": self.detail,
             "raw": self.raw,
         }
+
+
+def _safe_text(text: str, keep: int) -> str:
+    """``text`` made storable: invalid UTF-8 / lone surrogates escaped, cut to ``keep`` chars.
+
+    A cut value says how long it was and its SHA-256, so the quarantine still identifies it.
+    """
+    if limits.utf8_len(text) is None:
+        text = text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "surrogatepass")
+        text = text.decode("utf-8", "backslashreplace")
+    if len(text) <= keep:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"{text[:keep]}... [cut: {len(text)} chars, sha256 {digest}]"
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every surrogate in ``text`` is a surrogateescape of one undecodable byte."""
+    return all(0xDC80 <= ord(c) <= 0xDCFF for c in text if 0xD800 <= ord(c) <= 0xDFFF)
+
+
+def quarantine_raw(row: SourceRow) -> dict[str, Any]:
+    """The row as stored for the quarantine record: BLOBs as hex, every text storable and short."""
+    return {
+        k: _safe_text(v, RAW_KEEP_CHARS) if isinstance(v, str) else v for k, v in row.raw().items()
+    }
 
 
 def doc_id_for(source_id: int, source_label: str = DEFAULT_SOURCE_LABEL) -> str:
@@ -218,8 +266,20 @@ def _optional_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def classify(row: SourceRow, source_label: str = DEFAULT_SOURCE_LABEL) -> Normalised | Rejected:
-    """Validate and normalise one row; collects every problem so the operator sees all at once."""
+def classify(
+    row: SourceRow,
+    source_label: str = DEFAULT_SOURCE_LABEL,
+    *,
+    collection: str = "feedback",
+    skip_checks: frozenset[str] | tuple[str, ...] = (),
+) -> Normalised | Rejected:
+    """Validate and normalise one row; collects every problem so the operator sees all at once.
+
+    The document is also checked against Firestore's limits (as stored at
+    ``<collection>/<doc id>``), so a row Firestore would refuse is quarantined with the limit it
+    breaks instead of failing its batch. ``skip_checks`` switches limit kinds off (tests,
+    benchmark).
+    """
     doc_id = doc_id_for(row.id, source_label)
     reasons: list[str] = []
     details: list[str] = []
@@ -229,9 +289,32 @@ def classify(row: SourceRow, source_label: str = DEFAULT_SOURCE_LABEL) -> Normal
             reasons.append(code)
         details.append(msg)
 
+    def rejected() -> Rejected:
+        detail = _safe_text("; ".join(details), DETAIL_KEEP_CHARS)
+        return Rejected(original.id, doc_id, tuple(reasons), detail, quarantine_raw(original))
+
+    # Bytes or undecodable text where text is expected: say so, and do not look further into
+    # that column (a repr() of bytes must never reach Firestore as if it were the text).
+    original = row
+    unusable: set[str] = set()
+    for col in TEXT_COLUMNS:
+        value = getattr(row, col)
+        if isinstance(value, bytes):
+            reject(BINARY_TEXT, f"{col} is a BLOB of {len(value)} bytes where text is expected")
+            unusable.add(col)
+        elif (
+            isinstance(value, str)
+            and INVALID_UTF8 not in skip_checks
+            and limits.utf8_len(value) is None
+        ):
+            reject(INVALID_UTF8, f"{col} is not valid UTF-8 text")
+            unusable.add(col)
+    if unusable:
+        row = replace(row, **{c: None for c in unusable})
+
     if row.duplicate_of is not None:
         reject(DUPLICATE, f"same content as id {row.duplicate_of}")
-    nulls = [c for c in REQUIRED if getattr(row, c) is None]
+    nulls = [c for c in REQUIRED if getattr(row, c) is None and c not in unusable]
     if isinstance(row.image_path, str) and not row.image_path.strip():
         nulls.append("image_path")
     if nulls:
@@ -270,26 +353,28 @@ def classify(row: SourceRow, source_label: str = DEFAULT_SOURCE_LABEL) -> Normal
         reject(INCONSISTENT, f"is_correct=1 but correct_class {correct!r} != {predicted!r}")
 
     if reasons:
-        return Rejected(row.id, doc_id, tuple(reasons), "; ".join(details), row.raw())
+        return rejected()
     assert ts is not None and conf is not None and is_correct is not None  # for type checkers
-    return Normalised(
-        row.id,
-        doc_id,
-        {
-            "timestamp": ts,
-            "image_path": row.image_path,
-            "predicted_class": predicted,
-            "predicted_confidence": conf,
-            "is_correct": is_correct,
-            "correct_class": correct,
-            "user_note": _optional_text(row.user_note),
-            "confidence_rating": _optional_text(row.confidence_rating),
-            "image_stats": stats,
-            "expireAt": ts + timedelta(days=TTL_DAYS),
-            "source_id": row.id,
-            "timestamp_assumed_utc": bool(was_naive),
-        },
-    )
+    doc = {
+        "timestamp": ts,
+        "image_path": row.image_path,
+        "predicted_class": predicted,
+        "predicted_confidence": conf,
+        "is_correct": is_correct,
+        "correct_class": correct,
+        "user_note": _optional_text(row.user_note),
+        "confidence_rating": _optional_text(row.confidence_rating),
+        "image_stats": stats,
+        "expireAt": ts + timedelta(days=TTL_DAYS),
+        "source_id": row.id,
+        "timestamp_assumed_utc": bool(was_naive),
+    }
+    size, violations = limits.check_document(f"{collection}/{doc_id}", doc, skip_checks)
+    if violations:
+        for v in violations:
+            reject(v.kind, v.detail)
+        return rejected()
+    return Normalised(row.id, doc_id, doc, size)
 
 
 def _canonical(value: Any) -> Any:

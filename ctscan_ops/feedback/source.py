@@ -61,20 +61,57 @@ MAX_ID = 10**10 - 1
 
 
 class SourceError(RuntimeError):
-    """The SQLite source is missing or is not a feedback database."""
+    """The SQLite source is missing, not a SQLite database, or not a feedback database.
+
+    ``path`` names the file and ``problem`` is one of ``missing``, ``not_a_file``,
+    ``not_sqlite``, ``wrong_schema``, ``unreadable``, so a caller can map it (the CLI: exit 2).
+    """
+
+    def __init__(self, path: Path | str, problem: str, message: str):
+        super().__init__(message)
+        self.path = Path(path)
+        self.problem = problem
+
+
+def _decode_text(data: bytes) -> str:
+    """TEXT as str; undecodable bytes survive as surrogate escapes (quarantined as invalid_utf8).
+
+    The default text factory raises on the first invalid byte and would end the whole stream.
+    """
+    return data.decode("utf-8", "surrogateescape")
 
 
 def connect_readonly(path: Path | str) -> sqlite3.Connection:
-    """Open read-only (the migration must never alter its source); clear error when missing."""
+    """Open read-only (the migration must never alter its source); clear error when unusable.
+
+    Never creates anything: a missing path is an error, not a new empty database.
+    """
     db = Path(path)
+    if not db.exists():
+        raise SourceError(db, "missing", f"feedback database not found: {db}")
     if not db.is_file():
-        raise SourceError(f"feedback database not found: {db}")
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    cols = [r[1] for r in conn.execute("PRAGMA table_info(feedback)")]
+        raise SourceError(db, "not_a_file", f"feedback database {db} is not a file")
+    try:
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise SourceError(db, "unreadable", f"cannot open feedback database {db}: {exc}") from exc
+    conn.text_factory = _decode_text
+    try:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(feedback)")]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise SourceError(db, "not_sqlite", f"{db} is not a SQLite database ({exc})") from exc
+    if not cols:
+        conn.close()
+        raise SourceError(
+            db, "wrong_schema", f"{db}: no table 'feedback' (not a feedback database)"
+        )
     missing = [c for c in COLUMNS if c not in cols]
     if missing:
         conn.close()
-        raise SourceError(f"{db}: table 'feedback' missing column(s) {missing} (found {cols})")
+        raise SourceError(
+            db, "wrong_schema", f"{db}: table 'feedback' missing column(s) {missing} (found {cols})"
+        )
     return conn
 
 
@@ -83,11 +120,14 @@ def iter_rows(
 ) -> Iterator[SourceRow]:
     """Yield rows with ``after_id < id <= upto_id`` in id order, duplicates marked."""
     with closing(connect_readonly(path)) as conn:
-        cur = conn.execute(_STREAM_SQL, (after_id, upto_id))
-        while chunk := cur.fetchmany(fetch):
-            for rec in chunk:
-                first = rec[-1]
-                yield SourceRow(*rec[:-1], duplicate_of=first if first != rec[0] else None)
+        try:
+            cur = conn.execute(_STREAM_SQL, (after_id, upto_id))
+            while chunk := cur.fetchmany(fetch):
+                for rec in chunk:
+                    first = rec[-1]
+                    yield SourceRow(*rec[:-1], duplicate_of=first if first != rec[0] else None)
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(path, "unreadable", f"reading {path} failed: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ctscan_ops.feedback.schema import CLASSES, TTL_DAYS, normalise_class, parse_confidence
-from ctscan_ops.feedback.source import ORIGINAL_DDL
+from ctscan_ops.feedback.source import ORIGINAL_DDL, SourceError, connect_readonly
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -104,15 +104,29 @@ def _stats(total: int, correct: int, dist: dict[str, int], recent: list[dict], n
 class SqliteFeedbackStore:
     """The original SQLite backend (table ``feedback``, original DDL); ids are row ids."""
 
-    def __init__(self, path: Path | str, clock: Clock = utc_now):
+    def __init__(self, path: Path | str, clock: Clock = utc_now, *, create: bool = True):
+        """``create=False`` (read-only uses such as ``feedback stats``): the file must already
+        be a feedback database; nothing is created (no directory, no empty database) and a
+        :class:`SourceError` says what is wrong. ``create=True`` is the API's behaviour."""
         self.path = Path(path)
         self.clock = clock
+        self.create = create
+        if not create:
+            connect_readonly(self.path).close()  # missing / not SQLite / wrong schema
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            conn.execute(ORIGINAL_DDL)
-            conn.commit()
+        try:
+            with closing(self._connect()) as conn:
+                conn.execute(ORIGINAL_DDL)
+                conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(
+                self.path, "not_sqlite", f"{self.path} is not a usable SQLite database ({exc})"
+            ) from exc
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.create:
+            return connect_readonly(self.path)
         return sqlite3.connect(self.path)
 
     def save_feedback(
@@ -163,6 +177,14 @@ class SqliteFeedbackStore:
                 yield {name: getattr(row, name) for name in VERDICT_FIELDS}
 
     def get_stats(self) -> dict[str, Any]:
+        try:
+            return self._stats()
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(
+                self.path, "unreadable", f"reading {self.path} failed: {exc}"
+            ) from exc
+
+    def _stats(self) -> dict[str, Any]:
         with closing(self._connect()) as conn:
             total, correct = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(is_correct = 1), 0) FROM feedback"
@@ -288,12 +310,16 @@ def create_feedback_store(
     sqlite_path: Path | str | None = None,
     firestore_client: firestore.Client | None = None,
     collection: str = "feedback",
+    create: bool = True,
 ) -> FeedbackStore:
-    """The store for ``backend``; the cut-over is this one configuration switch."""
+    """The store for ``backend``; the cut-over is this one configuration switch.
+
+    ``create=False``: an existing SQLite feedback database only (read-only callers).
+    """
     if backend == "sqlite":
         if sqlite_path is None:
             raise ValueError("sqlite backend needs sqlite_path")
-        return SqliteFeedbackStore(sqlite_path)
+        return SqliteFeedbackStore(sqlite_path, create=create)
     if backend == "firestore":
         if firestore_client is None:
             raise ValueError("firestore backend needs firestore_client")

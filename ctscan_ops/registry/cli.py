@@ -69,46 +69,34 @@ def _cmd_show(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def _gate(store: Any, version: str) -> tuple[bool, str, dict[str, Any]]:
-    from ctscan_ops.registry.gate import challenger_beats_champion
-
-    challenger = store.get_evaluation(version)
-    if challenger is None:
-        return False, f"no stored evaluation for {version}: materialize model_evaluation", {}
-    champ = store.get_alias("champion")
-    champion = None if champ is None else store.get_evaluation(champ.version)
-    if champ is not None and champion is None:
-        return False, f"no stored evaluation for champion {champ.version}", {}
-    decision = challenger_beats_champion(challenger, champion)
-    return decision.passed, decision.summary(), {"gate": decision.checks}
-
-
 def _cmd_promote(args: argparse.Namespace, store: Any) -> int:
+    from ctscan_ops.registry.gate import judge_against
+    from ctscan_ops.registry.store import PromotionRefusedError
+
     if args.skip_gate and not args.reason:  # validate before reading or moving anything
         raise cc.CliInputError("--skip-gate needs --reason (it is recorded in the alias history)")
     record = store.get_version(args.version)
-    current = store.get_alias(args.alias)
-    expected = args.expected_generation
-    if expected is None:
-        expected = None if current is None else current.generation
     store.load_state_dict(record.version)  # checksum + weights-only, before anything moves
     evidence: dict[str, Any] = {"sha256": record.sha256, "checkpoint": record.checkpoint_key}
+    judge = None
     if args.alias == "champion" and not args.skip_gate:
-        ok, summary, checks = _gate(store, record.version)
-        if not ok:
-            print(f"promotion refused: {summary}", file=sys.stderr)
-            return 1
-        evidence.update(checks, gate_summary=summary)
+        judge = lambda champ: judge_against(store, record.version, champ)  # noqa: E731
     elif args.skip_gate:
         evidence["gate"] = "skipped by operator"
-    moved = store.set_alias(
-        args.alias,
-        record.version,
-        expected_generation=expected,
-        reason=args.reason or "promote (cli)",
-        actor=args.actor,
-        evidence=evidence,
-    )
+    expected = ... if args.expected_generation is None else args.expected_generation
+    try:  # judged against the alias as read once; the CAS checks that same read
+        moved = store.promote_judged(
+            record.version,
+            judge,
+            alias=args.alias,
+            expected_generation=expected,
+            reason=args.reason or "promote (cli)",
+            actor=args.actor,
+            evidence=evidence,
+        )
+    except PromotionRefusedError as exc:
+        cc.info(f"promotion refused: {exc}")
+        return 1
     cc.info(f"{args.alias} -> {moved.version} (seq {moved.seq}, was {moved.previous_version})")
     cc.emit_json(_moved_json(args.alias, moved, store))
     return 0

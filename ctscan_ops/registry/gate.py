@@ -136,6 +136,40 @@ def challenger_beats_champion(
     return GateDecision(passed=not failures, failures=failures, checks=checks)
 
 
+def judge_against(
+    store: Any,
+    version: str,
+    champion: Any,
+    *,
+    policy: GatePolicy | None = None,
+    open_drift: Sequence[str] = (),
+    open_shadow_alerts: Sequence[str] = (),
+) -> GateDecision:
+    """The gate for ``version`` against the champion record the promoter READ (or None).
+
+    Use it as the ``judge`` of ``RegistryStore.promote_judged``: the champion is the one whose
+    generation the compare-and-swap then checks, never one re-read later (which could be the
+    winner of a concurrent promotion). A missing evaluation is a refusal naming the version.
+    """
+    challenger = store.get_evaluation(version)
+    if challenger is None:
+        return _refusal("no_evaluation", f"no stored evaluation for {version}: evaluate it first")
+    report = None if champion is None else store.get_evaluation(champion.version)
+    if champion is not None and report is None:
+        return _refusal("no_evaluation", f"no stored evaluation for champion {champion.version}")
+    return challenger_beats_champion(
+        challenger,
+        report,
+        policy=policy,
+        open_drift=open_drift,
+        open_shadow_alerts=open_shadow_alerts,
+    )
+
+
+def _refusal(name: str, detail: str) -> GateDecision:
+    return GateDecision(False, [detail], {name: {"passed": False, "detail": detail}})
+
+
 def next_candidate(evaluated: Sequence[str], champion: str | None, refused: set[str]) -> str | None:
     """The oldest evaluated version newer than the champion and not yet refused against it.
 

@@ -62,7 +62,51 @@ class UnsafeCheckpointError(RegistryError):
 
 
 class PreconditionLostError(RegistryError):
-    """A compare-and-swap lost: somebody else moved the alias since it was read."""
+    """A compare-and-swap lost: somebody else moved the alias since it was read.
+
+    ``expected``/``actual`` are the alias object's generation as read by the loser and as it is
+    now (None = absent); ``current_version`` is what the alias points at now.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        alias: str | None = None,
+        expected: int | None = None,
+        actual: int | None = None,
+        current_version: str | None = None,
+    ):
+        super().__init__(message)
+        self.alias = alias
+        self.expected = expected
+        self.actual = actual
+        self.current_version = current_version
+
+
+class PromotionRefusedError(RegistryError):
+    """The judge (the promotion gate) refused the move; ``decision`` is what it returned."""
+
+    def __init__(self, message: str, decision: Any = None, champion: str | None = None):
+        super().__init__(message)
+        self.decision = decision
+        self.champion = champion
+
+
+def check_expected_generation(value: Any) -> int | None:
+    """None ("the alias must not exist yet") or a GCS generation (a positive integer).
+
+    A negative or zero generation is bad input, not a lost race: say so instead of reporting
+    a concurrent change that never happened.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"expected generation {value!r} is not a GCS object generation (a positive "
+            f"integer; read it with `ctscan-ops registry show <alias>`), or omit it"
+        )
+    return value
 
 
 class RegistryCorruptError(RegistryError):
@@ -468,11 +512,12 @@ class RegistryStore:
         PreconditionLostError when another writer moved it first (re-read and decide again).
         """
         self._check_alias(alias)
+        check_expected_generation(expected_generation)
         record = self.get_version(version)
         current = self.get_alias(alias)
         cur_gen = None if current is None else current.generation
         if cur_gen != expected_generation:
-            raise PreconditionLostError(_lost_msg(alias, expected_generation, current))
+            raise _lost(alias, expected_generation, current, version)
         if current is not None:
             self._ensure_history(current)
         new = AliasRecord(
@@ -499,7 +544,7 @@ class RegistryStore:
             now = self.get_alias(alias)
             if now is not None and now.move_id == new.move_id:  # our write landed; retry echoed
                 return now
-            raise PreconditionLostError(_lost_msg(alias, expected_generation, now)) from exc
+            raise _lost(alias, expected_generation, now, version) from exc
         self._create_json(self.history_key(alias, new.seq), new.to_json())
         return dataclasses.replace(new, generation=int(blob.generation))
 
@@ -514,6 +559,8 @@ class RegistryStore:
         expected_generation: int | object | None = ...,
     ) -> AliasRecord:
         """Move an alias to ``version``; reads the current generation unless one is given."""
+        if expected_generation is not ...:
+            check_expected_generation(expected_generation)
         if expected_generation is ...:
             cur = self.get_alias(alias)
             expected_generation = None if cur is None else cur.generation
@@ -524,6 +571,55 @@ class RegistryStore:
             reason=reason,
             actor=actor,
             evidence=evidence,
+        )
+
+    def promote_judged(
+        self,
+        version: str,
+        judge: Callable[[AliasRecord | None], Any] | None,
+        *,
+        alias: str = "champion",
+        reason: str = "promote",
+        actor: str = "ctscan-ops",
+        evidence: Mapping[str, Any] | None = None,
+        expected_generation: int | object | None = ...,
+    ) -> AliasRecord:
+        """Judge ``version`` against the alias as read ONCE, then move it iff it did not move.
+
+        ``judge(current)`` gets the alias record read here (None when unset) and returns an
+        object with ``passed`` and ``summary()`` (a ``gate.GateDecision``); a refusal raises
+        :class:`PromotionRefusedError`. The compare-and-swap uses the generation of that same
+        read, so a promoter that loses a race is told the alias moved (expected vs actual
+        generation) instead of being judged against the race's winner. An explicit
+        ``expected_generation`` (what the operator saw) must match before anything is judged.
+        """
+        self._check_alias(alias)
+        current = self.get_alias(alias)
+        read_gen = None if current is None else current.generation
+        if expected_generation is not ...:
+            check_expected_generation(expected_generation)
+            if expected_generation != read_gen:
+                raise _lost(alias, expected_generation, current, version)  # type: ignore[arg-type]
+        extra: dict[str, Any] = dict(evidence or {})
+        if judge is not None:
+            decision = judge(current)
+            if not decision.passed:
+                against = current.version if current else None
+                raise PromotionRefusedError(
+                    f"promotion of {version} refused against {alias} "
+                    f"{against or '(none)'}: {decision.summary()}",
+                    decision,
+                    against,
+                )
+            extra.setdefault("gate_summary", decision.summary())
+            extra.setdefault("judged_against", current.version if current else None)
+        return self.set_alias(
+            alias,
+            version,
+            expected_generation=read_gen,
+            reason=reason,
+            actor=actor,
+            evidence=extra,
         )
 
     def rollback(
@@ -560,9 +656,25 @@ class RegistryStore:
         return sorted(out, key=lambda r: r.seq)
 
 
-def _lost_msg(alias: str, expected: int | None, now: AliasRecord | None) -> str:
-    where = "absent" if now is None else f"at version {now.version} (seq {now.seq})"
-    return (
-        f"precondition lost: alias {alias!r} changed concurrently (expected generation "
-        f"{expected}, it is now {where}); re-read the alias and decide again"
+def _lost(
+    alias: str, expected: int | None, now: AliasRecord | None, wanted: str | None = None
+) -> PreconditionLostError:
+    """The loser's error: the alias moved (expected vs actual generation), to what, what to do."""
+    actual = None if now is None else now.generation
+    if now is None:
+        where = "absent"
+    else:
+        where = (
+            f"at version {now.version} (seq {now.seq}), moved by {now.actor} at {now.moved_at} "
+            f"({now.reason})"
+        )
+    todo = f"; promoting {wanted} now would be judged against that" if wanted else ""
+    return PreconditionLostError(
+        f"precondition lost: alias {alias!r} moved since it was read (expected generation "
+        f"{expected}, actual generation {actual}); it is now {where}. Nothing was changed: "
+        f"re-read it (`ctscan-ops registry show {alias}`) and decide again{todo}",
+        alias=alias,
+        expected=expected,
+        actual=actual,
+        current_version=None if now is None else now.version,
     )

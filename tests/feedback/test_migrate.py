@@ -133,6 +133,25 @@ def _run_cli(db, project, env, batch_size=100):
     )
 
 
+def settled_checkpoint(client, quiet: float = 0.3, timeout: float = 10.0) -> dict:
+    """The checkpoint once it stopped changing.
+
+    A commit whose request was already sent when SIGKILL hit is still applied by the server,
+    a moment later: reading the checkpoint and then the documents (not one snapshot) could
+    straddle it. Data and checkpoint stay atomic; this only waits for the last commit to land.
+    """
+    key = migrate.checkpoint_key("sqlite")
+    deadline = time.monotonic() + timeout
+    ck = migrate.read_checkpoint(client, T, key) or {}
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        again = migrate.read_checkpoint(client, T, key) or {}
+        if again == ck:
+            return ck
+        ck = again
+    raise AssertionError(f"checkpoint still moving after {timeout} s: {ck}")
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emulator, small_db):
     """>= 10 trials, each killed with SIGKILL at a different point, then resumed to completion."""
@@ -160,11 +179,12 @@ def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emula
         proc.stdout.close()
         proc.stderr.close()
         client = firestore.Client(project=project)
-        ck = migrate.read_checkpoint(client, T, migrate.checkpoint_key("sqlite")) or {}
+        ck = settled_checkpoint(client)
         last = ck.get("last_id", 0)
         killed_at.append(last)
         # the checkpoint and the data agree at the moment of death
         assert_exact(client, db, hi=last)
+        assert settled_checkpoint(client) == ck  # nothing landed while we looked
         if k == 0:
             continue  # a start-up kill proves nothing more after a full run than trial 1 does
         rest = migrate.migrate(client, db, batch_size=20)
@@ -174,7 +194,9 @@ def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emula
         assert ck["migrated"] + ck["quarantined"] == summary["rows"]  # counts not doubled
         assert ck["reasons"] == summary["injected"]
     assert len(set(killed_at[1:])) >= 8, killed_at  # really different points
-    assert all(0 < x < summary["rows"] for x in killed_at[1:-1]), killed_at
+    assert all(x > 0 for x in killed_at[1:]), killed_at
+    # a late kill may land after the child's last commit (it has nothing left to do then)
+    assert sum(x < summary["rows"] for x in killed_at[1:]) >= 8, killed_at
     assert n_commits == 30  # the kill points above span the whole run
 
 
