@@ -110,6 +110,7 @@ from ctscan_ops.alerting.catalog import (
 )
 from ctscan_ops.alerting.filters import parse_filter
 from ctscan_ops.alerting.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+from ctscan_ops.alerting.windows import MAX_NETWORK_WIDTH, window_percentile
 
 __all__ = [
     "TICK_S",
@@ -290,6 +291,8 @@ def _rolling_percentile(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float)
     if v.size == 0 or not (n > 0).any():
         return out
     m = int(n.max())
+    if m <= MAX_NETWORK_WIDTH:  # short windows: sorting network over columns (no row sorts)
+        return window_percentile(v, lo, hi, q)
     chunk = max(1, 4_000_000 // max(m, 1))
     ar = np.arange(m)
     for a in range(0, lo.size, chunk):
@@ -871,7 +874,8 @@ def _id_hasher(policy: str, condition: int, labels: Mapping[str, str]) -> Any:
 
 def _fast_incident_id(hasher: Any, open_ts: float) -> str:
     h = hasher.copy()
-    h.update((json.dumps(open_ts) + "]").encode())
+    # json.dumps of a finite float is its repr (the json module formats floats with float.__repr__)
+    h.update((repr(float(open_ts)) + "]").encode())
     return h.hexdigest()[:16]
 
 
@@ -977,6 +981,70 @@ def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
     return n_met * 100.0 >= trigger.percent * n_groups
 
 
+def _runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``.
+
+    The close tick is the first tick after the run (``n_ticks`` if it lasts to the end). One
+    pass over the flattened rows finds the changes; changes across row boundaries are ignored
+    and runs starting at tick 0 / reaching the end are added from the first/last column.
+    """
+    n_g, n_t = met.shape
+    empty = np.empty(0, dtype=np.intp)
+    if n_g == 0 or n_t == 0:
+        return empty, empty, empty
+    flat = np.ascontiguousarray(met).reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # flat position of the changed tick
+    change = change[change % n_t != 0]  # a row start is not a transition
+    is_open = flat[change]
+    starts = np.flatnonzero(met[:, 0]) * n_t  # runs open at tick 0
+    ends = (np.flatnonzero(met[:, -1]) + 1) * n_t  # runs still open at the last tick
+    opens = np.sort(np.concatenate([change[is_open], starts]))
+    closes = np.sort(np.concatenate([change[~is_open], ends]))
+    g = opens // n_t
+    return g, opens - g * n_t, closes - g * n_t
+
+
+def _run_peaks(
+    v2: np.ndarray, g: np.ndarray, t_open: np.ndarray, t_close: np.ndarray, is_gt: bool
+) -> np.ndarray:
+    """Most extreme value of each run (NaN ignored; NaN if the run had no data)."""
+    if g.size == 0:
+        return np.empty(0)
+    n_t = v2.shape[1]
+    flat = np.ascontiguousarray(v2).reshape(-1)
+    bounds = np.empty(2 * g.size, dtype=np.intp)
+    bounds[0::2] = g * n_t + t_open
+    bounds[1::2] = g * n_t + t_close
+    if bounds[-1] == flat.size:  # the last run reaches the end: reduce to the end instead
+        bounds = bounds[:-1]
+    return (np.fmax if is_gt else np.fmin).reduceat(flat, bounds)[0::2]
+
+
+def _held_at_close(
+    v2: np.ndarray,
+    closed: np.ndarray | None,
+    g: np.ndarray,
+    t_close: np.ndarray,
+    auto_close_s: int | None,
+    tick_s: int,
+) -> np.ndarray:
+    """Whether each run ends because of the auto_close hold (False for runs still open)."""
+    n_t = v2.shape[1]
+    held = np.zeros(g.size, dtype=bool)
+    inside = t_close < n_t
+    if not inside.any() or not auto_close_s or auto_close_s <= 0:
+        return held
+    gi, ei = g[inside], t_close[inside]
+    if closed is not None:
+        held[inside] = closed[gi, ei]
+        return held
+    # the hold needs no data at the close tick itself: check the few such closes one by one
+    cand = np.flatnonzero(inside)[np.isnan(v2[gi, ei])]
+    for i in cand.tolist():
+        held[i] = _auto_closed_at(v2, int(g[i]), int(t_close[i]), auto_close_s, tick_s)
+    return held
+
+
 def incidents_from_values(
     values: np.ndarray,
     ticks: np.ndarray,
@@ -1012,57 +1080,48 @@ def incidents_from_values(
         met = met & _trigger_mask(met, trigger)[None, :]
     is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
     lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
-    incidents: list[Incident] = []
+    g_open, t_open, t_close = _runs(met)
+    peaks = _run_peaks(v2, g_open, t_open, t_close, is_gt)
+    n_t = v2.shape[1]
+    held = _held_at_close(v2, closed, g_open, t_close, auto_close_s, tick_s)
+    # in (open time, group) order, so no sort of the Python objects is needed
+    order = np.lexsort((g_open, t_open))
+    t_list = t.tolist()
     hashers: dict[int, Any] = {}
-    n_g, n_t = v2.shape
-    rows = np.flatnonzero(met.any(axis=1)) if n_g else np.empty(0, dtype=np.intp)
-    if rows.size:
-        # run boundaries of the groups with incidents: +1 = opens at t, -1 = closes at t
-        padded = np.zeros((rows.size, n_t + 2), dtype=np.int8)
-        padded[:, 1:-1] = met[rows]
-        d = np.diff(padded, axis=1)
-        r_open, t_open = np.nonzero(d == 1)
-        r_close, t_close = np.nonzero(d == -1)  # row-major: pairs line up with the opens
-        g_open, g_close = rows[r_open], rows[r_close]
-        # peak per run: fmax/fmin ignore NaN; segments [open, close) of the flattened rows
-        flat = np.concatenate([v2.ravel(), [np.nan]])
-        bounds = np.empty(2 * t_open.size, dtype=np.intp)
-        bounds[0::2] = g_open * n_t + t_open
-        bounds[1::2] = g_close * n_t + t_close
-        red = (np.fmax if is_gt else np.fmin).reduceat(flat, bounds)[0::2]
-        for g, a, e, pk in zip(
-            g_open.tolist(), t_open.tolist(), t_close.tolist(), red.tolist(), strict=True
-        ):
-            if e < n_t:
-                close: float | None = float(t[e])
-                held = (
-                    closed[g, e]
-                    if closed is not None
-                    else _auto_closed_at(v2, g, e, auto_close_s, tick_s)
-                )
-                reason: str | None = "auto_close" if held else "cleared"
-                close_index: int | None = e
-            else:
-                close, reason, close_index = None, None, None
-            labels_g = dict(lab[g])
-            if g not in hashers:
-                hashers[g] = _id_hasher(policy, condition, labels_g)
-            incidents.append(
-                Incident(
-                    id=_fast_incident_id(hashers[g], float(t[a])),
-                    policy=policy,
-                    condition=condition,
-                    labels=labels_g,
-                    open=float(t[a]),
-                    close=close,
-                    peak=None if math.isnan(pk) else pk,
-                    close_reason=reason,
-                    group=g,
-                    open_index=a,
-                    close_index=close_index,
-                )
+    incidents: list[Incident] = []
+    for g, a, e, pk, hd in zip(
+        g_open[order].tolist(),
+        t_open[order].tolist(),
+        t_close[order].tolist(),
+        peaks[order].tolist(),
+        held[order].tolist(),
+        strict=True,
+    ):
+        open_ts = t_list[a]
+        if e < n_t:
+            close: float | None = t_list[e]
+            reason: str | None = "auto_close" if hd else "cleared"
+            close_index: int | None = e
+        else:
+            close, reason, close_index = None, None, None
+        hasher = hashers.get(g)
+        if hasher is None:
+            hasher = hashers[g] = _id_hasher(policy, condition, lab[g])
+        incidents.append(
+            Incident(
+                id=_fast_incident_id(hasher, open_ts),
+                policy=policy,
+                condition=condition,
+                labels=dict(lab[g]),
+                open=open_ts,
+                close=close,
+                peak=None if pk != pk else pk,
+                close_reason=reason,
+                group=g,
+                open_index=a,
+                close_index=close_index,
             )
-    incidents.sort(key=lambda i: (i.open, i.group))
+        )
     return (met[0] if one_d else met), incidents
 
 
