@@ -34,6 +34,7 @@ from ctscan_ops.alerting.evaluator import (  # noqa: E402
     aligned_condition_values,
     incidents_from_values,
     make_ticks,
+    stack_values,
 )
 from ctscan_ops.alerting.reference import reference_evaluate  # noqa: E402
 from ctscan_ops.alerting.series import TimeSeries  # noqa: E402
@@ -76,7 +77,7 @@ def run_once(
     groups = aligned_condition_values(cond, series, ticks)
     if split is not None:
         split.append(time.process_time() - t)
-    vals = np.array([g.values for g in groups])
+    vals = stack_values(groups, ticks.size)
     _, incidents = incidents_from_values(
         vals,
         ticks,

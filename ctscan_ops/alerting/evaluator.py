@@ -94,7 +94,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,7 +110,14 @@ from ctscan_ops.alerting.catalog import (
 )
 from ctscan_ops.alerting.filters import parse_filter
 from ctscan_ops.alerting.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
-from ctscan_ops.alerting.windows import MAX_NETWORK_WIDTH, window_percentile
+from ctscan_ops.alerting.windows import (
+    MAX_NETWORK_WIDTH,
+    Scratch,
+    regular_window_bounds,
+    window_percentile,
+    window_percentile_table,
+    window_stat,
+)
 
 __all__ = [
     "TICK_S",
@@ -126,6 +133,7 @@ __all__ = [
     "incidents_from_values",
     "make_ticks",
     "select_series",
+    "stack_values",
 ]
 
 TICK_S = 60
@@ -214,19 +222,15 @@ class GroupValues:
 
 
 def _window_index(
-    times: np.ndarray, ticks: np.ndarray, period: float
+    times: np.ndarray, ticks: np.ndarray, period: float, ws: _Workspace | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick."""
-    step = _regular_step(ticks)
+    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick
+    (views of ``ws`` buffers when given: valid until the next call with it)."""
+    step = _regular_step(ticks) if ws is None else ws.regular_step(ticks)
     n_t = ticks.size
     if step is not None and n_t > 0 and period % step == 0 and times.size:
         m = int(period // step)
-        base = ticks[0] - period
-        seg = np.ceil((times - base) / step)
-        np.clip(seg, 0, m + n_t, out=seg)
-        counts = np.bincount(seg.astype(np.int64), minlength=m + n_t + 1)
-        c = np.cumsum(counts)
-        return c[:n_t], c[m : m + n_t]
+        return regular_window_bounds(times, float(ticks[0]), n_t, step, m, ws)
     lo = np.searchsorted(times, ticks - period, side="right")
     hi = np.searchsorted(times, ticks, side="right")
     return lo, hi
@@ -364,15 +368,12 @@ def _rolling_all(x: np.ndarray, m: int) -> np.ndarray:
     return level[..., :n_out] & level[..., m - width : m - width + n_out]
 
 
-class _Workspace:
-    """Scratch buffers reused across the series of one evaluation.
-
-    Fresh large temporaries are served by mmap and cost a page fault per 4 KiB on first touch,
-    which on small per-series arrays dominates the arithmetic; reusing buffers avoids it.
-    """
+class _Workspace(Scratch):
+    """Scratch buffers reused across the series of one evaluation (see :class:`Scratch`),
+    and the regular step of each tick array."""
 
     def __init__(self) -> None:
-        self._bufs: dict[str, np.ndarray] = {}
+        super().__init__()
         self._steps: dict[tuple[int, int, float, float], float | None] = {}
 
     def regular_step(self, ticks: np.ndarray) -> float | None:
@@ -383,13 +384,6 @@ class _Workspace:
         if key not in self._steps:
             self._steps[key] = _regular_step(ticks)
         return self._steps[key]
-
-    def get(self, name: str, n: int, dtype: Any = float) -> np.ndarray:
-        buf = self._bufs.get(name)
-        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
-            buf = np.empty(max(n, 1), dtype=dtype)
-            self._bufs[name] = buf
-        return buf[:n]
 
 
 def _rolling_sum_into(x: np.ndarray, m: int, out: np.ndarray, ws: _Workspace) -> np.ndarray:
@@ -552,10 +546,45 @@ def _fast_scalar_align(
     return out
 
 
+_TABLE_STAT = {
+    "ALIGN_SUM": "sum",
+    "ALIGN_DELTA": "sum",
+    "ALIGN_RATE": "sum",
+    "ALIGN_MEAN": "mean",
+    "ALIGN_COUNT": "count",
+    "ALIGN_MAX": "max",
+    "ALIGN_MIN": "min",
+    "ALIGN_NEXT_OLDER": "last",
+}
+
+
+def _table_align(
+    v: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    aligner: str,
+    period: float,
+    out: np.ndarray,
+    ws: _Workspace,
+) -> np.ndarray | None:
+    """Scalar alignment of windows of at most a few points by one table gather (windows.py)."""
+    if aligner in _PERCENTILE:
+        return window_percentile_table(v, lo, hi, _PERCENTILE[aligner], out, ws)
+    res = window_stat(v, lo, hi, _TABLE_STAT[aligner], out, ws)
+    if res is not None and aligner == "ALIGN_RATE":
+        np.divide(res, period, out=res)
+    return res
+
+
 def _align(
-    ps: PreparedSeries, agg: Aggregation, ticks: np.ndarray, ws: _Workspace | None = None
+    ps: PreparedSeries,
+    agg: Aggregation,
+    ticks: np.ndarray,
+    ws: _Workspace | None = None,
+    out: np.ndarray | None = None,
 ) -> _Aligned:
-    """Per-series alignment of one prepared series onto the tick grid."""
+    """Per-series alignment of one prepared series onto the tick grid (scalar values are
+    written into ``out`` when given and the table path applies)."""
     src = ps.source
     aligner = agg.per_series_aligner
     period = float(agg.alignment_period_s or TICK_S)
@@ -596,6 +625,13 @@ def _align(
     if kind == "CUMULATIVE" and aligner not in ("ALIGN_DELTA", "ALIGN_RATE"):
         raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
     v = ps.values
+    if aligner in _TABLE_STAT or aligner in _PERCENTILE:
+        ws = ws or _Workspace()
+        lo, hi = _window_index(ps.times, ticks, period, ws)
+        row = np.empty(ticks.size) if out is None else out
+        res = _table_align(v, lo, hi, aligner, period, row, ws)
+        if res is not None:
+            return _Aligned(labels, values=res)
     if aligner in _FAST_ALIGNERS:
         fast = _fast_scalar_align(ps.times, v, ticks, period, aligner, ws)
         if fast is not None:
@@ -740,17 +776,49 @@ def _aggregate(
     where: str,
 ) -> list[_Aligned]:
     flt = parse_filter(filter_text)
-    items: list[_Aligned] = []
+    matched = []
     for s in series:
         src = s.source if isinstance(s, PreparedSeries) else s
-        if not flt.matches(
-            src.metric_type, src.metric_labels, src.resource_type, src.resource_labels
-        ):
-            continue
-        items.append(_align(cache.get(s), aggs[0], ticks, cache.workspace))
+        if flt.matches(src.metric_type, src.metric_labels, src.resource_type, src.resource_labels):
+            matched.append(s)
+    prepared = [cache.get(s) for s in matched]
+    # scalar values are written straight into the rows of one matrix (no stacking copy later)
+    rows = (
+        np.empty((len(prepared), ticks.size))
+        if not any(p.is_distribution for p in prepared)
+        else None
+    )
+    items = [
+        _align(p, aggs[0], ticks, cache.workspace, out=None if rows is None else rows[i])
+        for i, p in enumerate(prepared)
+    ]
     for i, agg in enumerate(aggs):
         items = _apply_reducer(items, agg, f"{where}.aggregations[{i}]")
     return items
+
+
+def stack_values(groups: Sequence[GroupValues], n_ticks: int) -> np.ndarray:
+    """``(groups, ticks)`` matrix of the groups' values; no copy when they already are the rows,
+    in order, of one matrix (as :func:`aligned_condition_values` writes REDUCE_NONE values)."""
+    if not groups:
+        return np.empty((0, n_ticks))
+    base = groups[0].values.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.dtype == np.float64
+        and base.shape == (len(groups), n_ticks)
+        and base.flags.c_contiguous
+    ):
+        start = base.__array_interface__["data"][0]
+        stride = base.strides[0]
+        if all(
+            g.values.base is base
+            and g.values.__array_interface__["data"][0] == start + i * stride
+            and g.values.shape == (n_ticks,)
+            for i, g in enumerate(groups)
+        ):
+            return base
+    return np.array([g.values for g in groups], dtype=float).reshape(len(groups), n_ticks)
 
 
 def _scalar(items: list[_Aligned], where: str, aggs: Sequence[Aggregation]) -> list[GroupValues]:
@@ -851,6 +919,19 @@ class Incident:
             "peak": self.peak,
             "close_reason": self.close_reason,
         }
+
+
+_INCIDENT_FIELDS = frozenset(f.name for f in fields(Incident))
+
+
+def _new_incident(**values: Any) -> Incident:
+    """An :class:`Incident` without the frozen dataclass ``__init__`` (one ``object.__setattr__``
+    per field: most of the cost of building 10^5 incidents); the same object, field for field
+    (tests compare it with the constructor's). Every field must be given."""
+    assert values.keys() == _INCIDENT_FIELDS
+    obj = object.__new__(Incident)
+    obj.__dict__.update(values)
+    return obj
 
 
 def iso(ts: float) -> str:
@@ -981,7 +1062,63 @@ def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
     return n_met * 100.0 >= trigger.percent * n_groups
 
 
+#: rows x ticks per block of the state machine: block temporaries stay small (heap, cache)
+_BLOCK_CELLS = 65_536
+
+
+def _blocked_condition_met(
+    v2: np.ndarray,
+    comparison: str,
+    threshold: float,
+    duration_s: int,
+    missing_data: str | None,
+    auto_close_s: int | None,
+    tick_s: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`condition_met` over blocks of rows (rows are independent) into one output.
+
+    Whole-matrix temporaries would each be a fresh allocation of groups x ticks, paid in page
+    faults and memory traffic; per block they stay in cache and are recycled by the heap.
+    """
+    n_g, n_t = v2.shape
+    block = max(1, _BLOCK_CELLS // max(n_t, 1))
+    if n_g <= block:
+        return condition_met(
+            v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
+        )
+    met = np.empty((n_g, n_t), dtype=bool)
+    closed: np.ndarray | None = None
+    for a in range(0, n_g, block):
+        b = min(n_g, a + block)
+        mb, cb = condition_met(
+            v2[a:b], comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
+        )
+        met[a:b] = mb
+        if cb is not None:
+            if closed is None:
+                closed = np.empty((n_g, n_t), dtype=bool)
+            closed[a:b] = cb
+    return met, closed
+
+
 def _runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True per row of ``met`` (groups x ticks), found block by block of rows."""
+    n_g, n_t = met.shape
+    block = max(1, _BLOCK_CELLS // max(n_t, 1))
+    if n_g <= block:
+        return _runs_block(met)
+    parts = []
+    for a in range(0, n_g, block):
+        g, t_open, t_close = _runs_block(met[a : a + block])
+        if g.size:
+            parts.append((g + a, t_open, t_close))
+    if not parts:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty, empty
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _runs_block(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``.
 
     The close tick is the first tick after the run (``n_ticks`` if it lasts to the end). One
@@ -1073,11 +1210,11 @@ def incidents_from_values(
     if v2.shape[1] != t.size:
         raise EvaluationError(f"values have {v2.shape[1]} ticks, ticks has {t.size}")
     _check_grid(t, tick_s)
-    met, closed = condition_met(
+    met, closed = _blocked_condition_met(
         v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
     )
     if trigger is not None and (trigger.percent is not None or (trigger.count or 1) > 1):
-        met = met & _trigger_mask(met, trigger)[None, :]
+        met &= _trigger_mask(met, trigger)[None, :]
     is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
     lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
     g_open, t_open, t_close = _runs(met)
@@ -1108,7 +1245,7 @@ def incidents_from_values(
         if hasher is None:
             hasher = hashers[g] = _id_hasher(policy, condition, lab[g])
         incidents.append(
-            Incident(
+            _new_incident(
                 id=_fast_incident_id(hasher, open_ts),
                 policy=policy,
                 condition=condition,
@@ -1203,11 +1340,7 @@ def evaluate(
         ticks = make_ticks(start - lead, end, tick_s)
         groups = aligned_condition_values(cond, series, ticks, _cache=cache)
         labels = [g.labels for g in groups]
-        vals = (
-            np.array([g.values for g in groups], dtype=float)
-            if groups
-            else np.empty((0, ticks.size))
-        )
+        vals = stack_values(groups, ticks.size)
         met, incidents = incidents_from_values(
             vals,
             ticks,

@@ -16,10 +16,22 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_NETWORK_WIDTH", "interp_columns", "sorting_network", "window_percentile"]
+__all__ = [
+    "MAX_NETWORK_WIDTH",
+    "MAX_TABLE_CELLS",
+    "Scratch",
+    "interp_columns",
+    "regular_window_bounds",
+    "sorting_network",
+    "window_percentile",
+    "window_percentile_table",
+    "window_stat",
+    "window_table",
+]
 
 #: widest window sorted by a network; wider windows sort rows (np.sort is then efficient)
 MAX_NETWORK_WIDTH = 16
@@ -119,3 +131,211 @@ def window_percentile(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float) -
         np.maximum(ra, rb, out=rb)
         phys[a], spare = spare, phys[a]
     return interp_columns(buf, n, q, np.asarray(phys, dtype=np.intp))
+
+
+# --------------------------------------------------------------------------- point-space kernels
+#
+# Windows of a sorted series are index ranges [lo, hi) of its points. When no window holds more
+# than a few points (W <= MAX_NETWORK_WIDTH), every statistic of window [lo, lo + n) is read from
+# a table built over the points, not the windows: row w - 1 of the table holds, for every start
+# point i, the statistic of the w points v[i], ..., v[i + w - 1], built incrementally
+# (row w = row w - 1 combined with v shifted by w - 1: one whole-array operation per row, views
+# only). A window's value is then ONE gather: table[n - 1, lo]. Sums are accumulated left to
+# right, as Python's sum() over the window in time order does, so they are bit-identical to it.
+
+#: at most this many table cells (rows x points) per series; larger cases use other paths
+MAX_TABLE_CELLS = 8_000_000
+
+_IDENTITY = {"sum": 0.0, "max": -np.inf, "min": np.inf}
+
+
+class Scratch:
+    """Scratch buffers reused across the series of one evaluation.
+
+    A fresh array of a few hundred KiB is served by mmap and costs a page fault per 4 KiB page
+    on first touch (on this project's VMs about as much as the arithmetic itself, several
+    times over); every per-series temporary here comes from a named, reused buffer instead.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype: Any = float) -> np.ndarray:
+        """A 1-D buffer of ``n`` items (contents undefined)."""
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
+            buf = np.empty(max(n, 1), dtype=dtype)
+            self._bufs[name] = buf
+        return buf[:n]
+
+    def table(self, name: str, rows: int, cols: int) -> np.ndarray:
+        """A C-contiguous ``(rows, cols)`` float buffer (contents undefined)."""
+        return self.get(name, rows * cols).reshape(rows, cols)
+
+
+def regular_window_bounds(
+    times: np.ndarray,
+    first_tick: float,
+    n_ticks: int,
+    step: float,
+    m: int,
+    scratch: Scratch | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[lo, hi)`` point ranges of the windows ``(t_k - m*step, t_k]``, ``t_k = first + k*step``.
+
+    Point ``x`` lies in segment ``ceil((x - (first - m*step)) / step)`` (segment ``j`` is
+    ``(edge_{j-1}, edge_j]``); window ``k`` is segments ``k+1 .. k+m``, so with ``C[j]`` the
+    number of points in segments ``<= j``: ``lo = C[k]``, ``hi = C[k+m]``. The returned arrays
+    are views of ``scratch`` buffers when it is given (valid until its next use).
+    """
+    sc = scratch or Scratch()
+    n_seg = m + n_ticks
+    n = times.size
+    c = sc.get("bounds_c", n_seg + 1, np.intp)
+    c[:] = 0
+    if n and n_ticks:
+        x = sc.get("bounds_x", n)
+        np.subtract(times, first_tick - m * step, out=x)
+        np.divide(x, step, out=x)
+        np.ceil(x, out=x)
+        np.clip(x, 0, n_seg, out=x)
+        seg = sc.get("bounds_seg", n, np.intp)
+        np.copyto(seg, x, casting="unsafe")
+        np.add.at(c, seg, 1)
+        np.cumsum(c, out=c)
+    return c[:n_ticks], c[m : m + n_ticks]
+
+
+def _table_offsets(n: np.ndarray, lo: np.ndarray, n_points: int, sc: Scratch) -> np.ndarray:
+    """Flat table index ``(n - 1) * n_points + lo`` per window (negative for empty windows:
+    the gather clips them, and their value is replaced by NaN afterwards)."""
+    idx = sc.get("offsets", n.size, np.intp)
+    np.multiply(n, n_points, out=idx)
+    idx += lo
+    idx -= n_points
+    return idx
+
+
+def window_table(v: np.ndarray, width: int, how: str, scratch: Scratch | None = None) -> np.ndarray:
+    """``(width, len(v))`` table: row ``w-1`` = sum/max/min of ``v[i:i+w]`` (see above)."""
+    sc = scratch or Scratch()
+    size = v.size
+    pad = sc.get("table_pad", size + width)
+    pad[:size] = v
+    pad[size:] = _IDENTITY[how]
+    table = sc.table("table", width, size)
+    table[0] = v
+    op = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
+    for w in range(1, width):
+        op(table[w - 1], pad[w : w + size], out=table[w])
+    return table
+
+
+def window_stat(
+    v: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    how: str,
+    out: np.ndarray,
+    scratch: Scratch | None = None,
+) -> np.ndarray | None:
+    """Per-window sum/mean/count/max/min/last of ``v[lo:hi]`` into ``out`` (NaN if empty).
+
+    Returns None (``out`` untouched) when a window is too wide for a table; the caller then
+    uses another algorithm.
+    """
+    sc = scratch or Scratch()
+    n = sc.get("stat_n", lo.size, np.intp)
+    np.subtract(hi, lo, out=n)
+    width = int(n.max(initial=0))
+    if how in ("sum", "mean", "max", "min") and (
+        width > MAX_NETWORK_WIDTH or width * v.size > MAX_TABLE_CELLS
+    ):
+        return None
+    empty = sc.get("stat_empty", lo.size, bool)
+    np.equal(n, 0, out=empty)
+    if how == "count":
+        np.copyto(out, n, casting="unsafe")
+    elif how == "last":
+        if v.size:
+            idx = sc.get("stat_idx", lo.size, np.intp)
+            np.subtract(hi, 1, out=idx)
+            np.take(v, idx, out=out, mode="clip")
+    elif width > 0:
+        table = window_table(v, width, "sum" if how == "mean" else how, sc)
+        offsets = _table_offsets(n, lo, v.size, sc)
+        np.take(table.reshape(-1), offsets, out=out, mode="clip")
+        if how == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):  # empty windows: NaN below
+                np.divide(out, n, out=out)
+    np.copyto(out, np.nan, where=empty)
+    return out
+
+
+def window_percentile_table(
+    v: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    q: float,
+    out: np.ndarray,
+    scratch: Scratch | None = None,
+) -> np.ndarray | None:
+    """Percentile ``q`` of ``v[lo:hi]`` per window into ``out``, or None if windows are wide.
+
+    Point space, by insertion: after inserting ``v[i + w - 1]`` the ``w`` sorted columns hold,
+    for every start ``i``, the sorted values of ``v[i:i+w]``; the interpolated percentile for
+    windows of ``w`` points (rank, floor and fraction fixed by ``w``) becomes table row ``w-1``.
+    """
+    sc = scratch or Scratch()
+    n = sc.get("pct_n", lo.size, np.intp)
+    np.subtract(hi, lo, out=n)
+    width = int(n.max(initial=0))
+    size = v.size
+    if width == 0 or size == 0:
+        out[:] = np.nan
+        return out
+    if width > MAX_NETWORK_WIDTH or width * size > MAX_TABLE_CELLS:
+        return None
+    with np.errstate(invalid="ignore"):  # inf - inf in the padding past the last point
+        return _percentile_table(v, lo, n, width, q, out, sc)
+
+
+def _percentile_table(
+    v: np.ndarray,
+    lo: np.ndarray,
+    n: np.ndarray,
+    width: int,
+    q: float,
+    out: np.ndarray,
+    sc: Scratch,
+) -> np.ndarray:
+    size = v.size
+    pad = sc.get("table_pad", size + width)
+    pad[:size] = v
+    pad[size:] = np.inf
+    cols = list(sc.table("pct_cols", width, size))
+    spare = sc.get("pct_spare", size)
+    table = sc.table("table", width, size)
+    for w in range(1, width + 1):
+        # insert x = v[i + w - 1] into the w - 1 sorted columns (compare-exchange from the top)
+        x = pad[w - 1 : w - 1 + size]
+        if w == 1:
+            cols[0][:] = x
+        else:
+            cur = x
+            for j in range(w - 2, -1, -1):
+                # cols[j+1] = max(cols[j], cur); cur = min(cols[j], cur) (cur may be cols[j+1])
+                np.minimum(cols[j], cur, out=spare)
+                np.maximum(cols[j], cur, out=cols[j + 1])
+                cols[j], spare = spare, cols[j]
+                cur = cols[j]
+        rank = q / 100.0 * (w - 1)
+        f = math.floor(rank)
+        c = min(f + 1, w - 1)
+        row = table[w - 1]
+        np.subtract(cols[c], cols[f], out=row)
+        row *= rank - f
+        row += cols[f]
+    np.take(table.reshape(-1), _table_offsets(n, lo, size, sc), out=out, mode="clip")
+    np.copyto(out, np.nan, where=n == 0)
+    return out
