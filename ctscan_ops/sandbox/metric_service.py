@@ -141,8 +141,8 @@ def _field_sql(field: str) -> tuple[str, list[object]]:
 def filter_sql(parsed: Filter) -> tuple[str, list[object]]:
     """An SQL condition on the series row ``s`` equal to ``parsed.matches`` (same semantics).
 
-    A missing label is SQL NULL: it compares as ``""`` for ``!=`` and matches nothing else,
-    each term is made two-valued with ``COALESCE(..., 0)`` before ``NOT`` so that ``NOT``
+    A missing label is SQL NULL: it compares as ``""`` for ``!=`` and matches nothing else;
+    a negated term is made two-valued with ``COALESCE(..., 0)`` before ``NOT`` so that ``NOT``
     of a missing label is true, as in :class:`~ctscan_ops.alerting.filters.Term`.
     """
     parts: list[str] = []
@@ -168,8 +168,9 @@ def filter_sql(parsed: Filter) -> tuple[str, list[object]]:
             eparams = [*cparams, *v]
         else:  # pragma: no cover - the parser produces no other operator
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported operator {term.op}")
-        expr = f"COALESCE(({expr}), 0)"
-        parts.append(f"NOT {expr}" if term.negate else expr)
+        # in a WHERE conjunction a NULL term excludes the row, as a False one does: only a
+        # negated term needs NULL made False first (plain terms stay sargable for the index)
+        parts.append(f"NOT COALESCE(({expr}), 0)" if term.negate else f"({expr})")
         params += eparams
     return (" AND ".join(parts) or "1"), params
 
