@@ -94,7 +94,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -921,16 +921,13 @@ class Incident:
         }
 
 
-_INCIDENT_FIELDS = frozenset(f.name for f in fields(Incident))
-
-
-def _new_incident(**values: Any) -> Incident:
-    """An :class:`Incident` without the frozen dataclass ``__init__`` (one ``object.__setattr__``
-    per field: most of the cost of building 10^5 incidents); the same object, field for field
-    (tests compare it with the constructor's). Every field must be given."""
-    assert values.keys() == _INCIDENT_FIELDS
+def _new_incident(values: dict[str, Any]) -> Incident:
+    """An :class:`Incident` from a dict of ALL its fields, without the frozen dataclass
+    ``__init__`` (one ``object.__setattr__`` per field: most of the cost of building 10^5
+    incidents). The object is the same, field for field (a test compares it with the
+    constructor's)."""
     obj = object.__new__(Incident)
-    obj.__dict__.update(values)
+    object.__setattr__(obj, "__dict__", values)
     return obj
 
 
@@ -956,7 +953,7 @@ def _id_hasher(policy: str, condition: int, labels: Mapping[str, str]) -> Any:
 def _fast_incident_id(hasher: Any, open_ts: float) -> str:
     h = hasher.copy()
     # json.dumps of a finite float is its repr (the json module formats floats with float.__repr__)
-    h.update((repr(float(open_ts)) + "]").encode())
+    h.update(f"{float(open_ts)!r}]".encode())
     return h.hexdigest()[:16]
 
 
@@ -1224,41 +1221,32 @@ def incidents_from_values(
     # in (open time, group) order, so no sort of the Python objects is needed
     order = np.lexsort((g_open, t_open))
     t_list = t.tolist()
-    hashers: dict[int, Any] = {}
-    incidents: list[Incident] = []
-    for g, a, e, pk, hd in zip(
-        g_open[order].tolist(),
-        t_open[order].tolist(),
-        t_close[order].tolist(),
-        peaks[order].tolist(),
-        held[order].tolist(),
-        strict=True,
-    ):
-        open_ts = t_list[a]
-        if e < n_t:
-            close: float | None = t_list[e]
-            reason: str | None = "auto_close" if hd else "cleared"
-            close_index: int | None = e
-        else:
-            close, reason, close_index = None, None, None
-        hasher = hashers.get(g)
-        if hasher is None:
-            hasher = hashers[g] = _id_hasher(policy, condition, lab[g])
-        incidents.append(
-            _new_incident(
-                id=_fast_incident_id(hasher, open_ts),
-                policy=policy,
-                condition=condition,
-                labels=dict(lab[g]),
-                open=open_ts,
-                close=close,
-                peak=None if pk != pk else pk,
-                close_reason=reason,
-                group=g,
-                open_index=a,
-                close_index=close_index,
-            )
+    hashers = {int(g): _id_hasher(policy, condition, lab[g]) for g in np.unique(g_open).tolist()}
+    incidents = [
+        _new_incident(
+            {
+                "id": _fast_incident_id(hashers[g], t_list[a]),
+                "policy": policy,
+                "condition": condition,
+                "labels": dict(lab[g]),
+                "open": t_list[a],
+                "close": t_list[e] if e < n_t else None,
+                "peak": None if pk != pk else pk,
+                "close_reason": (("auto_close" if hd else "cleared") if e < n_t else None),
+                "group": g,
+                "open_index": a,
+                "close_index": e if e < n_t else None,
+            }
         )
+        for g, a, e, pk, hd in zip(
+            g_open[order].tolist(),
+            t_open[order].tolist(),
+            t_close[order].tolist(),
+            peaks[order].tolist(),
+            held[order].tolist(),
+            strict=True,
+        )
+    ]
     return (met[0] if one_d else met), incidents
 
 

@@ -206,28 +206,44 @@ def regular_window_bounds(
     return c[:n_ticks], c[m : m + n_ticks]
 
 
-def _table_offsets(n: np.ndarray, lo: np.ndarray, n_points: int, sc: Scratch) -> np.ndarray:
-    """Flat table index ``(n - 1) * n_points + lo`` per window (negative for empty windows:
-    the gather clips them, and their value is replaced by NaN afterwards)."""
+def _table_offsets(
+    n: np.ndarray, lo: np.ndarray, n_points: int, first: int, sc: Scratch
+) -> np.ndarray:
+    """Flat table index ``(n - first) * n_points + lo`` per window, row 0 holding windows of
+    ``first`` points (negative for empty windows: the gather clips them, and their value is
+    replaced by NaN afterwards)."""
     idx = sc.get("offsets", n.size, np.intp)
     np.multiply(n, n_points, out=idx)
     idx += lo
-    idx -= n_points
+    idx -= first * n_points
     return idx
 
 
-def window_table(v: np.ndarray, width: int, how: str, scratch: Scratch | None = None) -> np.ndarray:
-    """``(width, len(v))`` table: row ``w-1`` = sum/max/min of ``v[i:i+w]`` (see above)."""
+def _first_row(n: np.ndarray) -> int:
+    """Fewest points of a window, the first table row needed (1 when some window is empty)."""
+    return max(1, int(n.min())) if n.size else 1
+
+
+def window_table(
+    v: np.ndarray, width: int, how: str, scratch: Scratch | None = None, first: int = 1
+) -> np.ndarray:
+    """``(width - first + 1, len(v))`` table: row ``w - first`` = sum/max/min of ``v[i:i+w]``
+    (see above); rows for fewer than ``first`` points are accumulated but not kept."""
     sc = scratch or Scratch()
     size = v.size
     pad = sc.get("table_pad", size + width)
     pad[:size] = v
     pad[size:] = _IDENTITY[how]
-    table = sc.table("table", width, size)
-    table[0] = v
+    table = sc.table("table", width - first + 1, size)
     op = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
-    for w in range(1, width):
-        op(table[w - 1], pad[w : w + size], out=table[w])
+    prev = v
+    if first == 1:
+        table[0] = v
+        prev = table[0]
+    for w in range(2, width + 1):
+        dst = table[w - first] if w >= first else sc.get(f"table_acc{w % 2}", size)
+        op(prev, pad[w - 1 : w - 1 + size], out=dst)
+        prev = dst
     return table
 
 
@@ -262,8 +278,9 @@ def window_stat(
             np.subtract(hi, 1, out=idx)
             np.take(v, idx, out=out, mode="clip")
     elif width > 0:
-        table = window_table(v, width, "sum" if how == "mean" else how, sc)
-        offsets = _table_offsets(n, lo, v.size, sc)
+        first = _first_row(n)
+        table = window_table(v, width, "sum" if how == "mean" else how, sc, first)
+        offsets = _table_offsets(n, lo, v.size, first, sc)
         np.take(table.reshape(-1), offsets, out=out, mode="clip")
         if how == "mean":
             with np.errstate(invalid="ignore", divide="ignore"):  # empty windows: NaN below
@@ -315,7 +332,8 @@ def _percentile_table(
     pad[size:] = np.inf
     cols = list(sc.table("pct_cols", width, size))
     spare = sc.get("pct_spare", size)
-    table = sc.table("table", width, size)
+    first = _first_row(n)
+    table = sc.table("table", width - first + 1, size)
     for w in range(1, width + 1):
         # insert x = v[i + w - 1] into the w - 1 sorted columns (compare-exchange from the top)
         x = pad[w - 1 : w - 1 + size]
@@ -329,13 +347,15 @@ def _percentile_table(
                 np.maximum(cols[j], cur, out=cols[j + 1])
                 cols[j], spare = spare, cols[j]
                 cur = cols[j]
+        if w < first:
+            continue
         rank = q / 100.0 * (w - 1)
         f = math.floor(rank)
         c = min(f + 1, w - 1)
-        row = table[w - 1]
+        row = table[w - first]
         np.subtract(cols[c], cols[f], out=row)
         row *= rank - f
         row += cols[f]
-    np.take(table.reshape(-1), _table_offsets(n, lo, size, sc), out=out, mode="clip")
+    np.take(table.reshape(-1), _table_offsets(n, lo, size, first, sc), out=out, mode="clip")
     np.copyto(out, np.nan, where=n == 0)
     return out
