@@ -78,14 +78,21 @@ Messy input (see :mod:`ctscan_ops.alerting.series`): out-of-order points are sor
 duplicates keep the last written point, NaN/inf points are no data; all are counted in
 ``EvaluationResult.issues``.
 
-Floating point: window sums add per-tick-interval sums (or, for windows longer than 16 ticks
-and for irregular grids, take differences of prefix sums): exact for integer and dyadic values,
-otherwise within ``n * eps * max|prefix|`` of the direct sum.
+Floating point: windows of at most 16 points (:mod:`ctscan_ops.alerting.windows`) sum left to
+right in time order, bit-identical to the reference's ``sum()``; wider windows add
+per-tick-interval sums (or, for windows longer than 16 ticks and for irregular grids, take
+differences of prefix sums): exact for integer and dyadic values, otherwise within
+``n * eps * max|prefix|`` of the direct sum.
 
-Performance: on a regular tick grid with ``P`` a multiple of 60 s, the simple aligners (SUM,
-DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER) bin points into tick intervals and slide over
-the bins (O(points + ticks) per series, scratch buffers reused across series); percentiles and
-other grids use per-window index ranges. ``benchmarks/bench_evaluator.py`` measures it.
+Performance (issue 14; ``benchmarks/bench_evaluator.py`` measures it against one numpy pass):
+window bounds come from one count of points per tick interval; when no window holds more than
+16 points, every aligner (SUM, DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER, PERCENTILE_*)
+is a table over the points read with ONE gather per tick (see :mod:`windows`), all
+temporaries in reused scratch buffers (a fresh array of a few hundred KiB costs more in page
+faults than its arithmetic); REDUCE_NONE values are written straight into the rows of one
+matrix; the duration/trigger state machine runs over blocks of rows that stay in cache;
+incidents are built without the dataclass constructor. Wider windows use the segment
+(per-tick-interval) path or per-window index ranges.
 """
 
 from __future__ import annotations
@@ -720,6 +727,14 @@ def _reduce(members: list[_Aligned], reducer: str, labels: dict[str, str], where
         )
     if any(m.is_distribution for m in members):
         raise EvaluationError(f"{where}: mixes DISTRIBUTION and scalar series in one group")
+    if reducer in ("REDUCE_MAX", "REDUCE_MIN"):
+        # fmax/fmin skip NaN (no data) and give NaN only where every member has none: one
+        # pass over the members' rows, no (members x ticks) temporaries
+        op = np.fmax if reducer == "REDUCE_MAX" else np.fmin
+        out = np.array(members[0].values, dtype=float)
+        for m in members[1:]:
+            op(out, m.values, out=out)
+        return _Aligned(labels, values=out)
     stack = np.array([m.values for m in members], dtype=float)
     return _Aligned(labels, values=_reduce_scalar(stack, reducer))
 
