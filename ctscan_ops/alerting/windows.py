@@ -194,14 +194,21 @@ def regular_window_bounds(
     c = sc.get("bounds_c", n_seg + 1, np.intp)
     c[:] = 0
     if n and n_ticks:
-        x = sc.get("bounds_x", n)
-        np.subtract(times, first_tick - m * step, out=x)
-        np.divide(x, step, out=x)
-        np.ceil(x, out=x)
-        np.clip(x, 0, n_seg, out=x)
-        seg = sc.get("bounds_seg", n, np.intp)
-        np.copyto(seg, x, casting="unsafe")
-        np.add.at(c, seg, 1)
+        base = first_tick - m * step
+        last = first_tick + (n_ticks - 1) * step
+        # points at or before the first window start count in every C[j] (C[0] += i0); points
+        # after the last tick in none that is used: the rest lie in segments 1 .. n_seg - 1
+        i0 = 0 if times[0] > base else int(np.searchsorted(times, base, side="right"))
+        i1 = n if times[-1] <= last else int(np.searchsorted(times, last, side="right"))
+        if i1 > i0:
+            x = sc.get("bounds_x", i1 - i0)
+            np.subtract(times[i0:i1], base, out=x)
+            np.divide(x, step, out=x)
+            np.ceil(x, out=x)
+            seg = sc.get("bounds_seg", i1 - i0, np.intp)
+            np.copyto(seg, x, casting="unsafe")
+            np.add.at(c, seg, 1)
+        c[0] += i0
         np.cumsum(c, out=c)
     return c[:n_ticks], c[m : m + n_ticks]
 
@@ -283,8 +290,10 @@ def window_stat(
         offsets = _table_offsets(n, lo, v.size, first, sc)
         np.take(table.reshape(-1), offsets, out=out, mode="clip")
         if how == "mean":
+            nf = sc.get("stat_nf", n.size)
+            np.copyto(nf, n, casting="unsafe")  # float/float divides faster than float/int
             with np.errstate(invalid="ignore", divide="ignore"):  # empty windows: NaN below
-                np.divide(out, n, out=out)
+                np.divide(out, nf, out=out)
     np.copyto(out, np.nan, where=empty)
     return out
 
