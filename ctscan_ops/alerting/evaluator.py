@@ -1160,13 +1160,22 @@ def _run_peaks(
     if g.size == 0:
         return np.empty(0)
     n_t = v2.shape[1]
+    op = np.fmax if is_gt else np.fmin
+    if g.size <= 256:  # few runs: reduce just their ticks (reduceat would read every tick)
+        return np.array(
+            [
+                op.reduce(v2[r, a:e])
+                for r, a, e in zip(g.tolist(), t_open.tolist(), t_close.tolist(), strict=True)
+            ],
+            dtype=float,
+        )
     flat = np.ascontiguousarray(v2).reshape(-1)
     bounds = np.empty(2 * g.size, dtype=np.intp)
     bounds[0::2] = g * n_t + t_open
     bounds[1::2] = g * n_t + t_close
     if bounds[-1] == flat.size:  # the last run reaches the end: reduce to the end instead
         bounds = bounds[:-1]
-    return (np.fmax if is_gt else np.fmin).reduceat(flat, bounds)[0::2]
+    return op.reduceat(flat, bounds)[0::2]
 
 
 def _held_at_close(

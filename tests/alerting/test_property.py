@@ -385,3 +385,22 @@ def test_incident_state_machine_matches_reference(rows, tl, auto_close) -> None:
     assert [(i.group, i.open, i.close, i.close_reason, i.peak) for i in incidents] == [
         (r.group, r.open, r.close, r.close_reason, r.peak) for r in ref_inc
     ]
+
+
+def test_run_peaks_of_many_runs_equal_brute_force() -> None:
+    """More than 256 runs take the reduceat path: peaks equal a per-run scan (NaN ignored)."""
+    rng = np.random.default_rng(9)
+    vals = rng.integers(0, 5, size=(7, 400)).astype(float)
+    vals[rng.random(vals.shape) < 0.2] = np.nan
+    met = rng.random(vals.shape) < 0.5
+    met[:, -1] = True  # runs reaching the last tick (and the end of the flattened array)
+    g, t_open, t_close = evaluator._runs(met)
+    assert g.size > 256
+    for is_gt in (True, False):
+        peaks = evaluator._run_peaks(vals, g, t_open, t_close, is_gt)
+        for r, a, e, pk in zip(g, t_open, t_close, peaks, strict=True):
+            window = [x for x in vals[r, a:e].tolist() if not math.isnan(x)]
+            want = (max if is_gt else min)(window) if window else math.nan
+            assert (math.isnan(want) and math.isnan(pk)) or want == pk
+            assert met[r, a:e].all() and (a == 0 or not met[r, a - 1])
+            assert e == met.shape[1] or not met[r, e]
