@@ -4,6 +4,11 @@ A SQLite file, so the world generator can bulk-load weeks of Cloud Run-like seri
 and the gRPC server (another process) serves them to the real google-cloud-monitoring client.
 Values are kept as the API's own ``TypedValue`` protobuf bytes, so INT64, DOUBLE and
 DISTRIBUTION points round-trip exactly.
+
+Every series row carries the end times of its first and last point (``first_us``,
+``last_us``, kept by every write in the same transaction), indexed with the metric type: a
+``ListTimeSeries`` over a recent interval reaches only the series that have points near it,
+however many older series (e.g. one per past Cloud Run revision) the store has accumulated.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ CREATE TABLE IF NOT EXISTS series (
     resource_labels TEXT NOT NULL,
     metric_kind INTEGER NOT NULL,
     value_type INTEGER NOT NULL,
-    unit TEXT NOT NULL DEFAULT ''
+    unit TEXT NOT NULL DEFAULT '',
+    first_us INTEGER,
+    last_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS series_by_type ON series(metric_type);
 CREATE TABLE IF NOT EXISTS points (
@@ -101,6 +108,37 @@ class MetricStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add and fill ``first_us``/``last_us`` in a store written before they existed."""
+        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(series)")}
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if "last_us" not in cols:
+                    self._conn.execute("ALTER TABLE series ADD COLUMN first_us INTEGER")
+                    self._conn.execute("ALTER TABLE series ADD COLUMN last_us INTEGER")
+                    self._refresh_span(None)
+                self._conn.execute(
+                    "CREATE INDEX IF NOT EXISTS series_by_type_last ON series(metric_type, last_us)"
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _refresh_span(self, ids: Iterable[int] | None) -> None:
+        """Recompute ``first_us``/``last_us`` of the series ``ids`` (all when None)."""
+        sql = (
+            "UPDATE series SET"
+            " first_us = (SELECT MIN(end_us) FROM points WHERE series_id = series.id),"
+            " last_us = (SELECT MAX(end_us) FROM points WHERE series_id = series.id)"
+        )
+        if ids is None:
+            self._conn.execute(sql)
+        else:
+            self._conn.executemany(sql + " WHERE id = ?", [(i,) for i in ids])
 
     def close(self) -> None:
         self._conn.close()
@@ -172,6 +210,7 @@ class MetricStore:
                     " VALUES (?, ?, ?, ?)",
                     rows,
                 )
+                self._refresh_span(sorted({r[0] for r in rows}))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -210,6 +249,7 @@ class MetricStore:
                 self._conn.executemany(
                     "DELETE FROM points WHERE series_id = ?", [(i,) for i in stale]
                 )
+                touched = set(stale)
                 for desc, end_us, start_us, values in batches:
                     starts = start_us if start_us is not None else [None] * len(end_us)
                     if not (len(end_us) == len(values) == len(starts)):
@@ -217,12 +257,15 @@ class MetricStore:
                             f"{desc.metric_type}: end_us, values and start_us differ in length"
                         )
                     sid = self._series_id(desc)
+                    assert sid is not None
+                    touched.add(sid)
                     self._conn.executemany(
                         "INSERT OR REPLACE INTO points (series_id, end_us, start_us, value)"
                         " VALUES (?, ?, ?, ?)",
                         zip(itertools.repeat(sid), end_us, starts, values),
                     )
                     total += len(end_us)
+                self._refresh_span(sorted(touched))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -272,6 +315,96 @@ class MetricStore:
                 " AND end_us <= ? ORDER BY end_us DESC",
                 (series_id, start_us, end_us),
             ).fetchall()
+
+    def select_points(
+        self,
+        series_where: str,
+        params: Sequence[object],
+        start_us: int,
+        end_us: int,
+        include_start: bool,
+        after: tuple[int, int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, int, int | None, bytes]]:
+        """``(series_id, end_us, start_us, value)`` of the selected series' points in the
+        interval, by series id then newest first (the API's order), in ONE query.
+
+        ``series_where`` is an SQL condition on the series row ``s`` (the filter);
+        ``after = (series_id, end_us)`` resumes at that point (keyset paging, inclusive).
+        The series' ``last_us``/``first_us`` bounds, with the ``(metric_type, last_us)``
+        index, keep series without points near the interval out of the join.
+        """
+        op = ">=" if include_start else ">"
+        sql = (
+            "SELECT s.id, p.end_us, p.start_us, p.value FROM series AS s"
+            " JOIN points AS p ON p.series_id = s.id"
+            f" WHERE ({series_where}) AND s.last_us {op} ? AND s.first_us <= ?"
+            f" AND p.end_us {op} ? AND p.end_us <= ?"
+        )
+        args: list[object] = [*params, start_us, end_us, start_us, end_us]
+        if after is not None:
+            sql += " AND (s.id > ? OR (s.id = ? AND p.end_us <= ?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY s.id, p.end_us DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def select_series_ids(
+        self,
+        series_where: str,
+        params: Sequence[object],
+        start_us: int,
+        end_us: int,
+        include_start: bool,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[int]:
+        """Ids of the selected series with at least one point in the interval (one query)."""
+        op = ">=" if include_start else ">"
+        sql = (
+            f"SELECT s.id FROM series AS s WHERE ({series_where})"
+            f" AND s.last_us {op} ? AND s.first_us <= ?"
+            " AND EXISTS (SELECT 1 FROM points AS p WHERE p.series_id = s.id"
+            f" AND p.end_us {op} ? AND p.end_us <= ?)"
+        )
+        args: list[object] = [*params, start_us, end_us, start_us, end_us]
+        if after is not None:
+            sql += " AND s.id >= ?"
+            args.append(after)
+        sql += " ORDER BY s.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return [r[0] for r in self._conn.execute(sql, args)]
+
+    def series_by_id(self, ids: Iterable[int]) -> dict[int, SeriesDescriptor]:
+        """Descriptors of the given series ids (series rows never change once created)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, metric_type, metric_labels, resource_type, resource_labels,"
+                " metric_kind, value_type, unit FROM series"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted),),
+            ).fetchall()
+        return {
+            r[0]: SeriesDescriptor(
+                metric_type=r[1],
+                metric_labels=json.loads(r[2]),
+                resource_type=r[3],
+                resource_labels=json.loads(r[4]),
+                metric_kind=r[5],
+                value_type=r[6],
+                unit=r[7],
+            )
+            for r in rows
+        }
 
     def iter_counts(self) -> Iterator[tuple[str, int]]:
         with self._lock:

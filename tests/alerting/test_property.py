@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ctscan_ops.alerting.engine import evaluator
 from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger
 from ctscan_ops.alerting.engine.evaluator import (
+    Incident,
     aligned_condition_values,
+    incident_id,
     incidents_from_values,
     make_ticks,
+    stack_values,
 )
 from ctscan_ops.alerting.engine.reference import reference_evaluate
 from ctscan_ops.alerting.engine.series import TimeSeries
@@ -154,7 +160,8 @@ def scalar_case(draw):
     n_ticks = draw(st.integers(1, 24))
     kind = draw(st.sampled_from(["GAUGE", "DELTA", "CUMULATIVE"]))
     series = draw(st.lists(scalar_series(n_ticks, kind), min_size=0, max_size=4))
-    period = draw(st.sampled_from([60, 120, 180, 300, 90]))
+    # 1260 s: windows of up to ~40 points, wider than the table kernels take (other paths)
+    period = draw(st.sampled_from([60, 120, 180, 300, 90, 1260]))
     aligner = draw(st.sampled_from(SCALAR_ALIGNERS[kind]))
     reducer = draw(st.sampled_from(SCALAR_REDUCERS))
     agg = _agg(draw, aligner, reducer, period)
@@ -205,7 +212,9 @@ def dist_case(draw):
     return cond, series, make_ticks(T0, T0 + 60 * (n_ticks - 1)), auto_close
 
 
-def _check(cond: Condition, series: list[TimeSeries], ticks: np.ndarray, auto_close) -> None:
+def _check(
+    cond: Condition, series: list[TimeSeries], ticks: np.ndarray, auto_close, block_cells=None
+) -> None:
     ref = reference_evaluate(cond, series, ticks, auto_close)
     groups = aligned_condition_values(cond, series, ticks)
     assert [g.labels for g in groups] == ref["labels"]
@@ -216,16 +225,18 @@ def _check(cond: Condition, series: list[TimeSeries], ticks: np.ndarray, auto_cl
         near = np.abs(expected - cond.threshold_value) < 1e-9
         assume(not near.any())
     vals = np.array([g.values for g in groups]) if groups else np.empty((0, ticks.size))
-    met, incidents = incidents_from_values(
-        vals,
-        ticks,
-        cond.comparison,
-        cond.threshold_value,
-        cond.duration_s,
-        cond.evaluation_missing_data,
-        auto_close,
-        trigger=cond.trigger,
-    )
+    assert np.array_equal(stack_values(groups, ticks.size), vals, equal_nan=True)
+    with patch.object(evaluator, "_BLOCK_CELLS", block_cells or evaluator._BLOCK_CELLS):
+        met, incidents = incidents_from_values(
+            vals,
+            ticks,
+            cond.comparison,
+            cond.threshold_value,
+            cond.duration_s,
+            cond.evaluation_missing_data,
+            auto_close,
+            trigger=cond.trigger,
+        )
     assert met.tolist() == ref["met"]
     got = [(i.group, i.open, i.close, i.close_reason) for i in incidents]
     want = [(r.group, r.open, r.close, r.close_reason) for r in ref["incidents"]]
@@ -247,6 +258,91 @@ def test_scalar_conditions_match_reference(case) -> None:
 @given(dist_case())
 def test_distribution_conditions_match_reference(case) -> None:
     _check(*case)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scalar_case(), st.integers(1, 60))
+def test_state_machine_in_row_blocks_matches_reference(case, block_cells) -> None:
+    """The state machine runs over blocks of rows on large inputs: force tiny blocks."""
+    _check(*case, block_cells=block_cells)
+
+
+@st.composite
+def edge_series(draw):
+    """Edge cases: single points, points exactly on window bounds, long NaN gaps, all-equal
+    values (percentile ties), no points at all."""
+    n_ticks = draw(st.integers(1, 12))
+    shape = draw(st.sampled_from(["single", "edges", "gap", "ties", "empty"]))
+    if shape == "single":
+        times = [float(T0 + 60 * draw(st.integers(-6, n_ticks)))]
+    elif shape == "edges":  # every point exactly on a tick (window end) or a window start
+        times = sorted({float(T0 + 60 * i) for i in draw(st.lists(st.integers(-6, n_ticks)))})
+    elif shape == "gap":
+        times = [float(T0 - 300 + 60 * i) for i in range(n_ticks + 6)]
+    elif shape == "ties":
+        times = [float(T0 - 300 + 60 * i + 30) for i in range(n_ticks + 6)]
+    else:
+        times = []
+    vals = [float(draw(st.integers(0, 3))) for _ in times]
+    if shape == "gap" and vals:
+        cut = draw(st.integers(0, len(vals) - 1))
+        for i in range(cut, min(len(vals), cut + draw(st.integers(1, 8)))):
+            vals[i] = math.nan
+    if shape == "ties":
+        vals = [2.0] * len(vals)
+    return TimeSeries("m", np.array(times), np.array(vals), metric_labels={"k": "a"}), n_ticks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(edge_series(), min_size=1, max_size=3),
+    st.sampled_from(SCALAR_ALIGNERS["DELTA"]),
+    st.sampled_from([60, 120, 300]),
+    st.sampled_from(["REDUCE_NONE", "REDUCE_MAX", "REDUCE_PERCENTILE_50"]),
+    tail(),
+)
+def test_edge_cases_match_reference(items, aligner, period, reducer, tl) -> None:
+    n_ticks = max(n for _, n in items)
+    series = []
+    for i, (ts, _) in enumerate(items):
+        series.append(
+            TimeSeries("m", ts.times, ts.values, metric_labels={"k": str(i)}, metric_kind="DELTA")
+        )
+    cond = Condition(
+        filter='metric.type="m" AND resource.type="global"',
+        aggregations=(Aggregation(period, aligner, reducer, ()),),
+        **tl,
+    )
+    _check(cond, series, make_ticks(T0, T0 + 60 * (n_ticks - 1)), 120)
+
+
+def test_incidents_equal_constructed_ones() -> None:
+    """Incidents built without the dataclass __init__ equal constructor-built ones, and their
+    ids are incident_id()'s."""
+    rng = np.random.default_rng(5)
+    ticks = make_ticks(T0, T0 + 60 * 199)
+    vals = rng.integers(0, 4, size=(3, ticks.size)).astype(float)
+    vals[1, 50:60] = np.nan
+    labels = [{"metric.labels.k": str(i)} for i in range(3)]
+    _, incidents = incidents_from_values(
+        vals,
+        ticks,
+        "COMPARISON_GT",
+        1.5,
+        60,
+        "EVALUATION_MISSING_DATA_INACTIVE",
+        120,
+        labels=labels,
+        policy="p",
+        condition=1,
+    )
+    assert len(incidents) > 10
+    for inc in incidents:
+        rebuilt = Incident(**{f.name: getattr(inc, f.name) for f in fields(Incident)})
+        assert rebuilt == inc and repr(rebuilt) == repr(inc)
+        assert inc.id == incident_id("p", 1, inc.labels, inc.open)
+        assert inc.to_json() == rebuilt.to_json()
+    assert [(i.open, i.group) for i in incidents] == sorted((i.open, i.group) for i in incidents)
 
 
 @settings(max_examples=150, deadline=None)
@@ -289,3 +385,22 @@ def test_incident_state_machine_matches_reference(rows, tl, auto_close) -> None:
     assert [(i.group, i.open, i.close, i.close_reason, i.peak) for i in incidents] == [
         (r.group, r.open, r.close, r.close_reason, r.peak) for r in ref_inc
     ]
+
+
+def test_run_peaks_of_many_runs_equal_brute_force() -> None:
+    """More than 256 runs take the reduceat path: peaks equal a per-run scan (NaN ignored)."""
+    rng = np.random.default_rng(9)
+    vals = rng.integers(0, 5, size=(7, 400)).astype(float)
+    vals[rng.random(vals.shape) < 0.2] = np.nan
+    met = rng.random(vals.shape) < 0.5
+    met[:, -1] = True  # runs reaching the last tick (and the end of the flattened array)
+    g, t_open, t_close = evaluator._runs(met)
+    assert g.size > 256
+    for is_gt in (True, False):
+        peaks = evaluator._run_peaks(vals, g, t_open, t_close, is_gt)
+        for r, a, e, pk in zip(g, t_open, t_close, peaks, strict=True):
+            window = [x for x in vals[r, a:e].tolist() if not math.isnan(x)]
+            want = (max if is_gt else min)(window) if window else math.nan
+            assert (math.isnan(want) and math.isnan(pk)) or want == pk
+            assert met[r, a:e].all() and (a == 0 or not met[r, a - 1])
+            assert e == met.shape[1] or not met[r, e]

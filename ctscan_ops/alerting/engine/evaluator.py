@@ -79,14 +79,21 @@ Messy input (see :mod:`ctscan_ops.alerting.engine.series`): out-of-order points 
 duplicates keep the last written point, NaN/inf points are no data; all are counted in
 ``EvaluationResult.issues``.
 
-Floating point: window sums add per-tick-interval sums (or, for windows longer than 16 ticks
-and for irregular grids, take differences of prefix sums): exact for integer and dyadic values,
-otherwise within ``n * eps * max|prefix|`` of the direct sum.
+Floating point: windows of at most 16 points (:mod:`ctscan_ops.alerting.engine.windows`) sum left to
+right in time order, bit-identical to the reference's ``sum()``; wider windows add
+per-tick-interval sums (or, for windows longer than 16 ticks and for irregular grids, take
+differences of prefix sums): exact for integer and dyadic values, otherwise within
+``n * eps * max|prefix|`` of the direct sum.
 
-Performance: on a regular tick grid with ``P`` a multiple of 60 s, the simple aligners (SUM,
-DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER) bin points into tick intervals and slide over
-the bins (O(points + ticks) per series, scratch buffers reused across series); percentiles and
-other grids use per-window index ranges. ``benchmarks/bench_evaluator.py`` measures it.
+Performance (issue 14; ``benchmarks/bench_evaluator.py`` measures it against one numpy pass):
+window bounds come from one count of points per tick interval; when no window holds more than
+16 points, every aligner (SUM, DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER, PERCENTILE_*)
+is a table over the points read with ONE gather per tick (see :mod:`windows`), all
+temporaries in reused scratch buffers (a fresh array of a few hundred KiB costs more in page
+faults than its arithmetic); REDUCE_NONE values are written straight into the rows of one
+matrix; the duration/trigger state machine runs over blocks of rows that stay in cache;
+incidents are built without the dataclass constructor. Wider windows use the segment
+(per-tick-interval) path or per-window index ranges.
 """
 
 from __future__ import annotations
@@ -111,6 +118,14 @@ from ctscan_ops.alerting.catalog import (
 )
 from ctscan_ops.alerting.engine.filters import parse_filter
 from ctscan_ops.alerting.engine.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+from ctscan_ops.alerting.engine.windows import (
+    MAX_NETWORK_WIDTH,
+    Scratch,
+    regular_window_bounds,
+    window_percentile,
+    window_percentile_table,
+    window_stat,
+)
 
 __all__ = [
     "TICK_S",
@@ -126,6 +141,7 @@ __all__ = [
     "incidents_from_values",
     "make_ticks",
     "select_series",
+    "stack_values",
 ]
 
 TICK_S = 60
@@ -214,19 +230,15 @@ class GroupValues:
 
 
 def _window_index(
-    times: np.ndarray, ticks: np.ndarray, period: float
+    times: np.ndarray, ticks: np.ndarray, period: float, ws: _Workspace | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick."""
-    step = _regular_step(ticks)
+    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick
+    (views of ``ws`` buffers when given: valid until the next call with it)."""
+    step = _regular_step(ticks) if ws is None else ws.regular_step(ticks)
     n_t = ticks.size
     if step is not None and n_t > 0 and period % step == 0 and times.size:
         m = int(period // step)
-        base = ticks[0] - period
-        seg = np.ceil((times - base) / step)
-        np.clip(seg, 0, m + n_t, out=seg)
-        counts = np.bincount(seg.astype(np.int64), minlength=m + n_t + 1)
-        c = np.cumsum(counts)
-        return c[:n_t], c[m : m + n_t]
+        return regular_window_bounds(times, float(ticks[0]), n_t, step, m, ws)
     lo = np.searchsorted(times, ticks - period, side="right")
     hi = np.searchsorted(times, ticks, side="right")
     return lo, hi
@@ -291,6 +303,8 @@ def _rolling_percentile(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float)
     if v.size == 0 or not (n > 0).any():
         return out
     m = int(n.max())
+    if m <= MAX_NETWORK_WIDTH:  # short windows: sorting network over columns (no row sorts)
+        return window_percentile(v, lo, hi, q)
     chunk = max(1, 4_000_000 // max(m, 1))
     ar = np.arange(m)
     for a in range(0, lo.size, chunk):
@@ -362,15 +376,12 @@ def _rolling_all(x: np.ndarray, m: int) -> np.ndarray:
     return level[..., :n_out] & level[..., m - width : m - width + n_out]
 
 
-class _Workspace:
-    """Scratch buffers reused across the series of one evaluation.
-
-    Fresh large temporaries are served by mmap and cost a page fault per 4 KiB on first touch,
-    which on small per-series arrays dominates the arithmetic; reusing buffers avoids it.
-    """
+class _Workspace(Scratch):
+    """Scratch buffers reused across the series of one evaluation (see :class:`Scratch`),
+    and the regular step of each tick array."""
 
     def __init__(self) -> None:
-        self._bufs: dict[str, np.ndarray] = {}
+        super().__init__()
         self._steps: dict[tuple[int, int, float, float], float | None] = {}
 
     def regular_step(self, ticks: np.ndarray) -> float | None:
@@ -381,13 +392,6 @@ class _Workspace:
         if key not in self._steps:
             self._steps[key] = _regular_step(ticks)
         return self._steps[key]
-
-    def get(self, name: str, n: int, dtype: Any = float) -> np.ndarray:
-        buf = self._bufs.get(name)
-        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
-            buf = np.empty(max(n, 1), dtype=dtype)
-            self._bufs[name] = buf
-        return buf[:n]
 
 
 def _rolling_sum_into(x: np.ndarray, m: int, out: np.ndarray, ws: _Workspace) -> np.ndarray:
@@ -550,10 +554,45 @@ def _fast_scalar_align(
     return out
 
 
+_TABLE_STAT = {
+    "ALIGN_SUM": "sum",
+    "ALIGN_DELTA": "sum",
+    "ALIGN_RATE": "sum",
+    "ALIGN_MEAN": "mean",
+    "ALIGN_COUNT": "count",
+    "ALIGN_MAX": "max",
+    "ALIGN_MIN": "min",
+    "ALIGN_NEXT_OLDER": "last",
+}
+
+
+def _table_align(
+    v: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    aligner: str,
+    period: float,
+    out: np.ndarray,
+    ws: _Workspace,
+) -> np.ndarray | None:
+    """Scalar alignment of windows of at most a few points by one table gather (windows.py)."""
+    if aligner in _PERCENTILE:
+        return window_percentile_table(v, lo, hi, _PERCENTILE[aligner], out, ws)
+    res = window_stat(v, lo, hi, _TABLE_STAT[aligner], out, ws)
+    if res is not None and aligner == "ALIGN_RATE":
+        np.divide(res, period, out=res)
+    return res
+
+
 def _align(
-    ps: PreparedSeries, agg: Aggregation, ticks: np.ndarray, ws: _Workspace | None = None
+    ps: PreparedSeries,
+    agg: Aggregation,
+    ticks: np.ndarray,
+    ws: _Workspace | None = None,
+    out: np.ndarray | None = None,
 ) -> _Aligned:
-    """Per-series alignment of one prepared series onto the tick grid."""
+    """Per-series alignment of one prepared series onto the tick grid (scalar values are
+    written into ``out`` when given and the table path applies)."""
     src = ps.source
     aligner = agg.per_series_aligner
     period = float(agg.alignment_period_s or TICK_S)
@@ -594,6 +633,13 @@ def _align(
     if kind == "CUMULATIVE" and aligner not in ("ALIGN_DELTA", "ALIGN_RATE"):
         raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
     v = ps.values
+    if aligner in _TABLE_STAT or aligner in _PERCENTILE:
+        ws = ws or _Workspace()
+        lo, hi = _window_index(ps.times, ticks, period, ws)
+        row = np.empty(ticks.size) if out is None else out
+        res = _table_align(v, lo, hi, aligner, period, row, ws)
+        if res is not None:
+            return _Aligned(labels, values=res)
     if aligner in _FAST_ALIGNERS:
         fast = _fast_scalar_align(ps.times, v, ticks, period, aligner, ws)
         if fast is not None:
@@ -682,6 +728,14 @@ def _reduce(members: list[_Aligned], reducer: str, labels: dict[str, str], where
         )
     if any(m.is_distribution for m in members):
         raise EvaluationError(f"{where}: mixes DISTRIBUTION and scalar series in one group")
+    if reducer in ("REDUCE_MAX", "REDUCE_MIN"):
+        # fmax/fmin skip NaN (no data) and give NaN only where every member has none: one
+        # pass over the members' rows, no (members x ticks) temporaries
+        op = np.fmax if reducer == "REDUCE_MAX" else np.fmin
+        out = np.array(members[0].values, dtype=float)
+        for m in members[1:]:
+            op(out, m.values, out=out)
+        return _Aligned(labels, values=out)
     stack = np.array([m.values for m in members], dtype=float)
     return _Aligned(labels, values=_reduce_scalar(stack, reducer))
 
@@ -738,17 +792,49 @@ def _aggregate(
     where: str,
 ) -> list[_Aligned]:
     flt = parse_filter(filter_text)
-    items: list[_Aligned] = []
+    matched = []
     for s in series:
         src = s.source if isinstance(s, PreparedSeries) else s
-        if not flt.matches(
-            src.metric_type, src.metric_labels, src.resource_type, src.resource_labels
-        ):
-            continue
-        items.append(_align(cache.get(s), aggs[0], ticks, cache.workspace))
+        if flt.matches(src.metric_type, src.metric_labels, src.resource_type, src.resource_labels):
+            matched.append(s)
+    prepared = [cache.get(s) for s in matched]
+    # scalar values are written straight into the rows of one matrix (no stacking copy later)
+    rows = (
+        np.empty((len(prepared), ticks.size))
+        if not any(p.is_distribution for p in prepared)
+        else None
+    )
+    items = [
+        _align(p, aggs[0], ticks, cache.workspace, out=None if rows is None else rows[i])
+        for i, p in enumerate(prepared)
+    ]
     for i, agg in enumerate(aggs):
         items = _apply_reducer(items, agg, f"{where}.aggregations[{i}]")
     return items
+
+
+def stack_values(groups: Sequence[GroupValues], n_ticks: int) -> np.ndarray:
+    """``(groups, ticks)`` matrix of the groups' values; no copy when they already are the rows,
+    in order, of one matrix (as :func:`aligned_condition_values` writes REDUCE_NONE values)."""
+    if not groups:
+        return np.empty((0, n_ticks))
+    base = groups[0].values.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.dtype == np.float64
+        and base.shape == (len(groups), n_ticks)
+        and base.flags.c_contiguous
+    ):
+        start = base.__array_interface__["data"][0]
+        stride = base.strides[0]
+        if all(
+            g.values.base is base
+            and g.values.__array_interface__["data"][0] == start + i * stride
+            and g.values.shape == (n_ticks,)
+            for i, g in enumerate(groups)
+        ):
+            return base
+    return np.array([g.values for g in groups], dtype=float).reshape(len(groups), n_ticks)
 
 
 def _scalar(items: list[_Aligned], where: str, aggs: Sequence[Aggregation]) -> list[GroupValues]:
@@ -851,6 +937,16 @@ class Incident:
         }
 
 
+def _new_incident(values: dict[str, Any]) -> Incident:
+    """An :class:`Incident` from a dict of ALL its fields, without the frozen dataclass
+    ``__init__`` (one ``object.__setattr__`` per field: most of the cost of building 10^5
+    incidents). The object is the same, field for field (a test compares it with the
+    constructor's)."""
+    obj = object.__new__(Incident)
+    object.__setattr__(obj, "__dict__", values)
+    return obj
+
+
 def iso(ts: float) -> str:
     """Epoch seconds -> ISO 8601 UTC with a ``Z`` suffix."""
     dt = datetime.fromtimestamp(ts, tz=UTC)
@@ -872,7 +968,8 @@ def _id_hasher(policy: str, condition: int, labels: Mapping[str, str]) -> Any:
 
 def _fast_incident_id(hasher: Any, open_ts: float) -> str:
     h = hasher.copy()
-    h.update((json.dumps(open_ts) + "]").encode())
+    # json.dumps of a finite float is its repr (the json module formats floats with float.__repr__)
+    h.update(f"{float(open_ts)!r}]".encode())
     return h.hexdigest()[:16]
 
 
@@ -978,6 +1075,135 @@ def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
     return n_met * 100.0 >= trigger.percent * n_groups
 
 
+#: rows x ticks per block of the state machine: block temporaries stay small (heap, cache)
+_BLOCK_CELLS = 65_536
+
+
+def _blocked_condition_met(
+    v2: np.ndarray,
+    comparison: str,
+    threshold: float,
+    duration_s: int,
+    missing_data: str | None,
+    auto_close_s: int | None,
+    tick_s: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`condition_met` over blocks of rows (rows are independent) into one output.
+
+    Whole-matrix temporaries would each be a fresh allocation of groups x ticks, paid in page
+    faults and memory traffic; per block they stay in cache and are recycled by the heap.
+    """
+    n_g, n_t = v2.shape
+    block = max(1, _BLOCK_CELLS // max(n_t, 1))
+    if n_g <= block:
+        return condition_met(
+            v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
+        )
+    met = np.empty((n_g, n_t), dtype=bool)
+    closed: np.ndarray | None = None
+    for a in range(0, n_g, block):
+        b = min(n_g, a + block)
+        mb, cb = condition_met(
+            v2[a:b], comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
+        )
+        met[a:b] = mb
+        if cb is not None:
+            if closed is None:
+                closed = np.empty((n_g, n_t), dtype=bool)
+            closed[a:b] = cb
+    return met, closed
+
+
+def _runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True per row of ``met`` (groups x ticks), found block by block of rows."""
+    n_g, n_t = met.shape
+    block = max(1, _BLOCK_CELLS // max(n_t, 1))
+    if n_g <= block:
+        return _runs_block(met)
+    parts = []
+    for a in range(0, n_g, block):
+        g, t_open, t_close = _runs_block(met[a : a + block])
+        if g.size:
+            parts.append((g + a, t_open, t_close))
+    if not parts:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty, empty
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _runs_block(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``.
+
+    The close tick is the first tick after the run (``n_ticks`` if it lasts to the end). One
+    pass over the flattened rows finds the changes; changes across row boundaries are ignored
+    and runs starting at tick 0 / reaching the end are added from the first/last column.
+    """
+    n_g, n_t = met.shape
+    empty = np.empty(0, dtype=np.intp)
+    if n_g == 0 or n_t == 0:
+        return empty, empty, empty
+    flat = np.ascontiguousarray(met).reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # flat position of the changed tick
+    change = change[change % n_t != 0]  # a row start is not a transition
+    is_open = flat[change]
+    starts = np.flatnonzero(met[:, 0]) * n_t  # runs open at tick 0
+    ends = (np.flatnonzero(met[:, -1]) + 1) * n_t  # runs still open at the last tick
+    opens = np.sort(np.concatenate([change[is_open], starts]))
+    closes = np.sort(np.concatenate([change[~is_open], ends]))
+    g = opens // n_t
+    return g, opens - g * n_t, closes - g * n_t
+
+
+def _run_peaks(
+    v2: np.ndarray, g: np.ndarray, t_open: np.ndarray, t_close: np.ndarray, is_gt: bool
+) -> np.ndarray:
+    """Most extreme value of each run (NaN ignored; NaN if the run had no data)."""
+    if g.size == 0:
+        return np.empty(0)
+    n_t = v2.shape[1]
+    op = np.fmax if is_gt else np.fmin
+    if g.size <= 256:  # few runs: reduce just their ticks (reduceat would read every tick)
+        return np.array(
+            [
+                op.reduce(v2[r, a:e])
+                for r, a, e in zip(g.tolist(), t_open.tolist(), t_close.tolist(), strict=True)
+            ],
+            dtype=float,
+        )
+    flat = np.ascontiguousarray(v2).reshape(-1)
+    bounds = np.empty(2 * g.size, dtype=np.intp)
+    bounds[0::2] = g * n_t + t_open
+    bounds[1::2] = g * n_t + t_close
+    if bounds[-1] == flat.size:  # the last run reaches the end: reduce to the end instead
+        bounds = bounds[:-1]
+    return op.reduceat(flat, bounds)[0::2]
+
+
+def _held_at_close(
+    v2: np.ndarray,
+    closed: np.ndarray | None,
+    g: np.ndarray,
+    t_close: np.ndarray,
+    auto_close_s: int | None,
+    tick_s: int,
+) -> np.ndarray:
+    """Whether each run ends because of the auto_close hold (False for runs still open)."""
+    n_t = v2.shape[1]
+    held = np.zeros(g.size, dtype=bool)
+    inside = t_close < n_t
+    if not inside.any() or not auto_close_s or auto_close_s <= 0:
+        return held
+    gi, ei = g[inside], t_close[inside]
+    if closed is not None:
+        held[inside] = closed[gi, ei]
+        return held
+    # the hold needs no data at the close tick itself: check the few such closes one by one
+    cand = np.flatnonzero(inside)[np.isnan(v2[gi, ei])]
+    for i in cand.tolist():
+        held[i] = _auto_closed_at(v2, int(g[i]), int(t_close[i]), auto_close_s, tick_s)
+    return held
+
+
 def incidents_from_values(
     values: np.ndarray,
     ticks: np.ndarray,
@@ -1006,64 +1232,46 @@ def incidents_from_values(
     if v2.shape[1] != t.size:
         raise EvaluationError(f"values have {v2.shape[1]} ticks, ticks has {t.size}")
     _check_grid(t, tick_s)
-    met, closed = condition_met(
+    met, closed = _blocked_condition_met(
         v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
     )
     if trigger is not None and (trigger.percent is not None or (trigger.count or 1) > 1):
-        met = met & _trigger_mask(met, trigger)[None, :]
+        met &= _trigger_mask(met, trigger)[None, :]
     is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
     lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
-    incidents: list[Incident] = []
-    hashers: dict[int, Any] = {}
-    n_g, n_t = v2.shape
-    rows = np.flatnonzero(met.any(axis=1)) if n_g else np.empty(0, dtype=np.intp)
-    if rows.size:
-        # run boundaries of the groups with incidents: +1 = opens at t, -1 = closes at t
-        padded = np.zeros((rows.size, n_t + 2), dtype=np.int8)
-        padded[:, 1:-1] = met[rows]
-        d = np.diff(padded, axis=1)
-        r_open, t_open = np.nonzero(d == 1)
-        r_close, t_close = np.nonzero(d == -1)  # row-major: pairs line up with the opens
-        g_open, g_close = rows[r_open], rows[r_close]
-        # peak per run: fmax/fmin ignore NaN; segments [open, close) of the flattened rows
-        flat = np.concatenate([v2.ravel(), [np.nan]])
-        bounds = np.empty(2 * t_open.size, dtype=np.intp)
-        bounds[0::2] = g_open * n_t + t_open
-        bounds[1::2] = g_close * n_t + t_close
-        red = (np.fmax if is_gt else np.fmin).reduceat(flat, bounds)[0::2]
-        for g, a, e, pk in zip(
-            g_open.tolist(), t_open.tolist(), t_close.tolist(), red.tolist(), strict=True
-        ):
-            if e < n_t:
-                close: float | None = float(t[e])
-                held = (
-                    closed[g, e]
-                    if closed is not None
-                    else _auto_closed_at(v2, g, e, auto_close_s, tick_s)
-                )
-                reason: str | None = "auto_close" if held else "cleared"
-                close_index: int | None = e
-            else:
-                close, reason, close_index = None, None, None
-            labels_g = dict(lab[g])
-            if g not in hashers:
-                hashers[g] = _id_hasher(policy, condition, labels_g)
-            incidents.append(
-                Incident(
-                    id=_fast_incident_id(hashers[g], float(t[a])),
-                    policy=policy,
-                    condition=condition,
-                    labels=labels_g,
-                    open=float(t[a]),
-                    close=close,
-                    peak=None if math.isnan(pk) else pk,
-                    close_reason=reason,
-                    group=g,
-                    open_index=a,
-                    close_index=close_index,
-                )
-            )
-    incidents.sort(key=lambda i: (i.open, i.group))
+    g_open, t_open, t_close = _runs(met)
+    peaks = _run_peaks(v2, g_open, t_open, t_close, is_gt)
+    n_t = v2.shape[1]
+    held = _held_at_close(v2, closed, g_open, t_close, auto_close_s, tick_s)
+    # in (open time, group) order, so no sort of the Python objects is needed
+    order = np.lexsort((g_open, t_open))
+    t_list = t.tolist()
+    hashers = {int(g): _id_hasher(policy, condition, lab[g]) for g in np.unique(g_open).tolist()}
+    incidents = [
+        _new_incident(
+            {
+                "id": _fast_incident_id(hashers[g], t_list[a]),
+                "policy": policy,
+                "condition": condition,
+                "labels": dict(lab[g]),
+                "open": t_list[a],
+                "close": t_list[e] if e < n_t else None,
+                "peak": None if pk != pk else pk,
+                "close_reason": (("auto_close" if hd else "cleared") if e < n_t else None),
+                "group": g,
+                "open_index": a,
+                "close_index": e if e < n_t else None,
+            }
+        )
+        for g, a, e, pk, hd in zip(
+            g_open[order].tolist(),
+            t_open[order].tolist(),
+            t_close[order].tolist(),
+            peaks[order].tolist(),
+            held[order].tolist(),
+            strict=True,
+        )
+    ]
     return (met[0] if one_d else met), incidents
 
 
@@ -1145,11 +1353,7 @@ def evaluate(
         ticks = make_ticks(start - lead, end, tick_s)
         groups = aligned_condition_values(cond, series, ticks, _cache=cache)
         labels = [g.labels for g in groups]
-        vals = (
-            np.array([g.values for g in groups], dtype=float)
-            if groups
-            else np.empty((0, ticks.size))
-        )
+        vals = stack_values(groups, ticks.size)
         met, incidents = incidents_from_values(
             vals,
             ticks,
