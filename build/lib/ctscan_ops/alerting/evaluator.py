@@ -1,0 +1,1184 @@
+"""Offline evaluator of Cloud Monitoring metric-threshold conditions (vectorised numpy).
+
+GCP has no dry run or backtest for alert policies; this module recomputes, from raw points,
+what a ``MetricThreshold`` condition would have done at every evaluation tick.
+:mod:`ctscan_ops.alerting.reference` is a deliberately naive per-tick loop with the same
+semantics; property tests hold the two equal.
+
+Exact semantics
+===============
+Ticks
+    Evaluation happens on a regular grid of ticks, every 60 s, at epoch multiples of 60 s
+    (:func:`make_ticks`). Any ascending grid works for :func:`aligned_condition_values`;
+    :func:`incidents_from_values` needs the regular 60 s grid (durations are counted in ticks).
+
+Alignment window (rolling, per tick)
+    The aligned value at tick ``t`` uses the points whose end time lies in ``(t - P, t]``
+    (``P`` = alignment period): start open, end closed, like the API's ``TimeInterval``. The
+    window slides by one tick per evaluation (GCP docs: 12:55-13:00 at 13:00, 12:56-13:01 at
+    13:01); it is not a tumbling bucket. A window without points gives *no data* (NaN) for
+    every aligner, including ALIGN_COUNT.
+
+Aligners (scalar series; DELTA points are attributed whole to their end time, not prorated)
+    MEAN, MAX, MIN, SUM, COUNT over the window's points; NEXT_OLDER = the latest point in the
+    window; DELTA = sum of the deltas; RATE = DELTA / P (per second); PERCENTILE_q = linear
+    interpolation between order statistics: rank ``q/100 * (n-1)`` of the sorted values.
+    GAUGE accepts every aligner except DELTA/RATE; DELTA accepts all; CUMULATIVE (converted to
+    deltas by :func:`~ctscan_ops.alerting.series.prepare`) accepts only DELTA/RATE, as the API.
+
+Distributions (value type DISTRIBUTION, e.g. Cloud Run ``request_latencies``)
+    DELTA/SUM merge the bucket counts of the window's points (the result stays a distribution);
+    MEAN = merged sample sum / merged count; PERCENTILE_q interpolates inside the bucket that
+    holds rank ``r = q/100 * N`` (N = total count): ``lower + width * (r - below) / count``.
+    A rank in the underflow bucket returns its upper bound, in the overflow bucket its lower
+    bound. A distribution with N = 0 is no data.
+
+Cross-series reducers and group-by
+    Series are grouped by the values of ``group_by_fields`` (a missing label groups as ``""``);
+    REDUCE_NONE keeps every series as its own group. Per tick, series without data are left
+    out: SUM, MEAN, MIN, MAX, COUNT (number of series with data), STDDEV (population),
+    PERCENTILE_q (same interpolation as the aligner, over the series' values). On distributions
+    SUM merges, MEAN and PERCENTILE_q use the merged distribution. A group with no series with
+    data at a tick has no data. Later ``aggregations`` entries reduce again (they cannot align).
+
+Ratio conditions
+    Numerator and denominator are aggregated separately; each numerator group is divided by the
+    denominator group whose labels are a subset of its labels (so an ungrouped denominator
+    divides every numerator group, as the API does for the original project's mistaken
+    error-rate policy). Missing numerator or denominator, or a zero denominator: no data.
+
+Condition state per group (``duration`` D, ``k = D / 60 + 1`` ticks)
+    A tick with data violates iff ``value > threshold`` (GT) or ``< threshold`` (LT). The
+    condition is met at tick ``t`` iff the ``k`` ticks ending at ``t`` (the window
+    ``[t - D, t]``) all violate; fewer than ``k`` ticks of history -> not met (no data before
+    the first tick is assumed). Ticks without data:
+
+    * INACTIVE: do not violate (break the retest window);
+    * ACTIVE: violate;
+    * NO_OP (also UNSPECIFIED): are not evaluated: inside a retest window they neither break
+      nor fill it, and on such a tick the group keeps the state of its last tick with data
+      (not met before the first one).
+
+Trigger
+    ``count: N``: the condition is met at a tick iff at least N groups meet it; ``percent: P``:
+    iff at least P % of the condition's groups (every output series of the condition, with or
+    without data at that tick) meet it. While the trigger holds, every group that meets the
+    condition has an open incident (one per group, as Cloud Monitoring opens one per series).
+
+Incidents
+    An incident opens at the first tick of a run of ticks on which its group is in the open
+    state, and closes at the first tick after the run (``close_reason="cleared"``). auto_close:
+    from the tick at which the group has had no data for ``auto_close`` seconds until data
+    returns, the group is held closed (``close_reason="auto_close"``); it can only reopen
+    after data returns. An incident still open at the last tick has ``close = None``.
+    ``peak`` is the most extreme value during the incident (max for GT, min for LT; None if
+    it never had data).
+
+Messy input (see :mod:`ctscan_ops.alerting.series`): out-of-order points are sorted,
+duplicates keep the last written point, NaN/inf points are no data; all are counted in
+``EvaluationResult.issues``.
+
+Floating point: window sums add per-tick-interval sums (or, for windows longer than 16 ticks
+and for irregular grids, take differences of prefix sums): exact for integer and dyadic values,
+otherwise within ``n * eps * max|prefix|`` of the direct sum.
+
+Performance: on a regular tick grid with ``P`` a multiple of 60 s, the simple aligners (SUM,
+DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER) bin points into tick intervals and slide over
+the bins (O(points + ticks) per series, scratch buffers reused across series); percentiles and
+other grids use per-window index ranges. ``benchmarks/bench_evaluator.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from ctscan_ops.alerting.catalog import (
+    Aggregation,
+    Condition,
+    Policy,
+    Trigger,
+    normalize_comparison,
+    normalize_missing_data,
+)
+from ctscan_ops.alerting.filters import parse_filter
+from ctscan_ops.alerting.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+
+__all__ = [
+    "TICK_S",
+    "ConditionResult",
+    "EvaluationError",
+    "EvaluationResult",
+    "GroupValues",
+    "Incident",
+    "aligned_condition_values",
+    "bucket_percentile",
+    "condition_met",
+    "evaluate",
+    "incidents_from_values",
+    "make_ticks",
+    "select_series",
+]
+
+TICK_S = 60
+
+_PERCENTILE = {
+    "ALIGN_PERCENTILE_99": 99.0,
+    "ALIGN_PERCENTILE_95": 95.0,
+    "ALIGN_PERCENTILE_50": 50.0,
+    "ALIGN_PERCENTILE_05": 5.0,
+    "REDUCE_PERCENTILE_99": 99.0,
+    "REDUCE_PERCENTILE_95": 95.0,
+    "REDUCE_PERCENTILE_50": 50.0,
+    "REDUCE_PERCENTILE_05": 5.0,
+}
+_GAUGE_ALIGNERS = {
+    "ALIGN_MEAN",
+    "ALIGN_MAX",
+    "ALIGN_MIN",
+    "ALIGN_SUM",
+    "ALIGN_COUNT",
+    "ALIGN_NEXT_OLDER",
+    "ALIGN_PERCENTILE_99",
+    "ALIGN_PERCENTILE_95",
+    "ALIGN_PERCENTILE_50",
+    "ALIGN_PERCENTILE_05",
+}
+_DIST_ALIGNERS = {
+    "ALIGN_DELTA",
+    "ALIGN_SUM",
+    "ALIGN_MEAN",
+    "ALIGN_PERCENTILE_99",
+    "ALIGN_PERCENTILE_95",
+    "ALIGN_PERCENTILE_50",
+    "ALIGN_PERCENTILE_05",
+}
+
+
+class EvaluationError(ValueError):
+    """A condition that cannot be evaluated on the given series (names both)."""
+
+
+# --------------------------------------------------------------------------- ticks
+
+
+def make_ticks(start: float, end: float, step: int = TICK_S) -> np.ndarray:
+    """Evaluation ticks: epoch multiples of ``step`` in ``[start, end]`` (float seconds)."""
+    first = math.ceil(start / step) * step
+    last = math.floor(end / step) * step
+    if last < first:
+        return np.empty(0, dtype=float)
+    return np.arange(first, last + step, step, dtype=float)[: int((last - first) // step) + 1]
+
+
+def _regular_step(ticks: np.ndarray) -> float | None:
+    if ticks.size < 2:
+        return float(TICK_S)
+    d = np.diff(ticks)
+    return float(d[0]) if d[0] > 0 and np.all(d == d[0]) else None
+
+
+# --------------------------------------------------------------------------- aligned values
+
+
+@dataclass
+class _Aligned:
+    """Aligned (or reduced) values of one series/group on the tick grid."""
+
+    labels: dict[str, str]
+    values: np.ndarray | None = None  # (T,) scalar, NaN = no data
+    counts: np.ndarray | None = None  # (T, B) distribution
+    sums: np.ndarray | None = None  # (T,) distribution sample sums
+    has: np.ndarray | None = None  # (T,) distribution: window had points
+    bounds: np.ndarray | None = None
+
+    @property
+    def is_distribution(self) -> bool:
+        return self.counts is not None
+
+
+@dataclass(frozen=True)
+class GroupValues:
+    """Per-tick values of one output series of a condition (NaN = no data)."""
+
+    labels: dict[str, str]
+    values: np.ndarray
+
+
+def _window_index(
+    times: np.ndarray, ticks: np.ndarray, period: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick."""
+    step = _regular_step(ticks)
+    n_t = ticks.size
+    if step is not None and n_t > 0 and period % step == 0 and times.size:
+        m = int(period // step)
+        base = ticks[0] - period
+        seg = np.ceil((times - base) / step)
+        np.clip(seg, 0, m + n_t, out=seg)
+        counts = np.bincount(seg.astype(np.int64), minlength=m + n_t + 1)
+        c = np.cumsum(counts)
+        return c[:n_t], c[m : m + n_t]
+    lo = np.searchsorted(times, ticks - period, side="right")
+    hi = np.searchsorted(times, ticks, side="right")
+    return lo, hi
+
+
+def _prefix(x: np.ndarray) -> np.ndarray:
+    out = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=float)
+    out[0] = 0.0
+    np.cumsum(x, axis=0, out=out[1:])
+    return out
+
+
+def _range_extreme(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, use_max: bool) -> np.ndarray:
+    """Max/min of ``v[lo:hi]`` per row with a sparse table (rows with lo == hi get NaN)."""
+    n = hi - lo
+    out = np.full(lo.shape, np.nan)
+    ok = n > 0
+    if not ok.any():
+        return out
+    op = np.maximum if use_max else np.minimum
+    levels = [v]
+    width = 1
+    max_n = int(n.max())
+    while width * 2 <= max_n:
+        prev = levels[-1]
+        levels.append(op(prev[: prev.size - width], prev[width:]))
+        width *= 2
+    lo_ok, hi_ok, n_ok = lo[ok], hi[ok], n[ok]
+    k = np.floor(np.log2(n_ok)).astype(np.int64)
+    # guard log2 rounding at exact powers of two
+    k = np.where((1 << (k + 1)) <= n_ok, k + 1, k)
+    k = np.where((1 << k) > n_ok, k - 1, k)
+    res = np.empty(lo_ok.size)
+    for level in np.unique(k):
+        sel = k == level
+        table = levels[int(level)]
+        w = 1 << int(level)
+        res[sel] = op(table[lo_ok[sel]], table[hi_ok[sel] - w])
+    out[ok] = res
+    return out
+
+
+def _interp_sorted(sorted_vals: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """Percentile by linear interpolation on rows sorted ascending with ``n`` valid entries."""
+    out = np.full(n.shape, np.nan)
+    ok = n > 0
+    if not ok.any():
+        return out
+    rows = np.flatnonzero(ok)
+    rank = q / 100.0 * (n[ok] - 1)
+    f = np.floor(rank).astype(np.int64)
+    c = np.minimum(f + 1, n[ok] - 1)
+    lo_v = sorted_vals[rows, f]
+    hi_v = sorted_vals[rows, c]
+    out[ok] = lo_v + (hi_v - lo_v) * (rank - f)
+    return out
+
+
+def _rolling_percentile(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float) -> np.ndarray:
+    n = hi - lo
+    out = np.full(lo.shape, np.nan)
+    if v.size == 0 or not (n > 0).any():
+        return out
+    m = int(n.max())
+    chunk = max(1, 4_000_000 // max(m, 1))
+    ar = np.arange(m)
+    for a in range(0, lo.size, chunk):
+        b = min(lo.size, a + chunk)
+        idx = lo[a:b, None] + ar[None, :]
+        valid = ar[None, :] < n[a:b, None]
+        w = np.where(valid, v[np.minimum(idx, v.size - 1)], np.inf)
+        w.sort(axis=1)
+        out[a:b] = _interp_sorted(w, n[a:b], q)
+    return out
+
+
+def bucket_percentile(counts: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray:
+    """Percentile ``q`` of distributions given as bucket counts (rows), interpolating within
+    the bucket as Cloud Monitoring does (see module docstring); NaN where the count is 0."""
+    counts = np.atleast_2d(counts)
+    total = counts.sum(axis=1)
+    out = np.full(total.shape, np.nan)
+    ok = total > 0
+    if not ok.any():
+        return out
+    c = counts[ok]
+    cum = np.cumsum(c, axis=1)
+    r = q / 100.0 * total[ok]
+    i = (cum < r[:, None]).sum(axis=1)
+    i = np.minimum(i, c.shape[1] - 1)
+    rows = np.arange(c.shape[0])
+    below = np.where(i > 0, cum[rows, np.maximum(i - 1, 0)], 0.0)
+    cnt = c[rows, i]
+    nb = c.shape[1]
+    lower = np.concatenate([[-np.inf], bounds])[i]
+    upper = np.concatenate([bounds, [np.inf]])[i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(cnt > 0, (r - below) / cnt, 0.0)
+        val = lower + (upper - lower) * frac
+    val = np.where(i == 0, bounds[0], val)
+    val = np.where(i == nb - 1, bounds[-1], val)
+    out[ok] = val
+    return out
+
+
+def _series_labels(ts: TimeSeries) -> dict[str, str]:
+    labels = {f"metric.labels.{k}": str(v) for k, v in ts.metric_labels.items()}
+    labels.update({f"resource.labels.{k}": str(v) for k, v in ts.resource_labels.items()})
+    return labels
+
+
+_FAST_ALIGNERS = {
+    "ALIGN_SUM",
+    "ALIGN_DELTA",
+    "ALIGN_RATE",
+    "ALIGN_MEAN",
+    "ALIGN_COUNT",
+    "ALIGN_NEXT_OLDER",
+    "ALIGN_MAX",
+    "ALIGN_MIN",
+}
+
+
+def _rolling_all(x: np.ndarray, m: int) -> np.ndarray:
+    """``out[..., j] = all(x[..., j : j + m])`` along the last axis (doubling, no gathers)."""
+    if m == 1:
+        return x
+    level, width = x, 1
+    while width * 2 <= m:
+        level = level[..., : level.shape[-1] - width] & level[..., width:]
+        width *= 2
+    n_out = x.shape[-1] - m + 1
+    return level[..., :n_out] & level[..., m - width : m - width + n_out]
+
+
+class _Workspace:
+    """Scratch buffers reused across the series of one evaluation.
+
+    Fresh large temporaries are served by mmap and cost a page fault per 4 KiB on first touch,
+    which on small per-series arrays dominates the arithmetic; reusing buffers avoids it.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+        self._steps: dict[tuple[int, int, float, float], float | None] = {}
+
+    def regular_step(self, ticks: np.ndarray) -> float | None:
+        """:func:`_regular_step`, computed once per tick array (it scans all ticks)."""
+        if ticks.size == 0:
+            return None
+        key = (id(ticks), ticks.size, float(ticks[0]), float(ticks[-1]))
+        if key not in self._steps:
+            self._steps[key] = _regular_step(ticks)
+        return self._steps[key]
+
+    def get(self, name: str, n: int, dtype: Any = float) -> np.ndarray:
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
+            buf = np.empty(max(n, 1), dtype=dtype)
+            self._bufs[name] = buf
+        return buf[:n]
+
+
+def _rolling_sum_into(x: np.ndarray, m: int, out: np.ndarray, ws: _Workspace) -> np.ndarray:
+    """``out[k] = x[k] + ... + x[k + m - 1]`` (x has ``len(out) + m - 1`` entries)."""
+    n_out = out.size
+    if m == 1:
+        out[:] = x[:n_out]
+    elif m <= 16:  # a few shifted adds beat a cumulative sum (and add no prefix rounding)
+        out[:] = x[:n_out]
+        for j in range(1, m):
+            out += x[j : j + n_out]
+    else:
+        c = np.cumsum(x, out=ws.get("cumsum", x.size))
+        out[:] = c[m - 1 : m - 1 + n_out]
+        out[1:] -= c[: n_out - 1]
+    return out
+
+
+def _rolling_extreme_into(
+    x: np.ndarray, m: int, out: np.ndarray, use_max: bool, ws: _Workspace
+) -> np.ndarray:
+    """Max/min over the ``m`` entries starting at each k (doubling between two buffers)."""
+    n_out = out.size
+    op = np.maximum if use_max else np.minimum
+    if m == 1:
+        out[:] = x[:n_out]
+        return out
+    level, width, flip = x, 1, 0
+    while width * 2 <= m:
+        n_next = level.size - width
+        nxt = ws.get(f"ext{flip}", n_next)
+        op(level[:n_next], level[width:], out=nxt)
+        level, width, flip = nxt, width * 2, 1 - flip
+    op(level[:n_out], level[m - width : m - width + n_out], out=out)
+    return out
+
+
+_SUM_LIKE = ("ALIGN_SUM", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_MEAN")
+
+
+def _dense_window_counts(s0: int, n: int, m: int, cnt: np.ndarray) -> np.ndarray:
+    """Points per window when segments ``s0 .. s0+n-1`` hold one point each (regular data).
+
+    Window ``k`` covers segments ``k+1 .. k+m``, so it holds
+    ``min(k+m, e) - max(k+1, s0) + 1`` points (``e = s0+n-1``), ``m`` away from the edges.
+    """
+    n_t = cnt.size
+    e = s0 + n - 1
+    cnt[:] = 0.0
+    lo, hi = max(s0 - m, 0), min(e - 1, n_t - 1)  # ticks whose window meets the segments
+    if lo > hi:
+        return cnt
+    cnt[lo : hi + 1] = m
+    for a, b in ((lo, min(lo + m, hi + 1)), (max(hi + 1 - m, lo), hi + 1)):
+        k = np.arange(a, b)
+        cnt[a:b] = np.minimum(k + m, e) - np.maximum(k + 1, s0) + 1
+    return cnt
+
+
+def _fast_scalar_align(
+    times: np.ndarray,
+    v: np.ndarray,
+    ticks: np.ndarray,
+    period: float,
+    aligner: str,
+    ws: _Workspace | None = None,
+) -> np.ndarray | None:
+    """Regular-grid alignment via per-tick-interval segments (O(points + ticks), no gathers).
+
+    With ticks ``t_k = t_0 + k * step`` and ``P = m * step``, point ``x`` lies in segment
+    ``j = ceil((x - (t_0 - P)) / step)``, i.e. ``(t_0 - P + (j-1) step, t_0 - P + j step]``,
+    and the window of tick ``k`` is exactly segments ``k+1 .. k+m``. Returns None when the
+    grid is not regular or ``P`` is not a multiple of the step (the caller falls back).
+    """
+    ws = ws or _Workspace()
+    step = ws.regular_step(ticks)
+    n_t = ticks.size
+    if step is None or n_t == 0 or period % step:
+        return None
+    m = int(period // step)
+    base = float(ticks[0]) - period
+    i0, i1 = (int(i) for i in np.searchsorted(times, [base, float(ticks[-1])], side="right"))
+    n_seg = m + n_t  # segments 0 .. m + n_t - 1; 0 never holds a point
+    n = i1 - i0
+    if n <= 0:
+        return np.full(n_t, np.nan)
+    x = ws.get("x", n)
+    np.subtract(times[i0:i1], base, out=x)
+    np.divide(x, step, out=x)
+    np.ceil(x, out=x)
+    seg = ws.get("seg", n, np.intp)
+    np.copyto(seg, x, casting="unsafe")
+    vv = v[i0:i1]
+    s0 = int(seg[0])
+    unique = n < 2 or bool(np.all(seg[1:] != seg[:-1]))  # at most one point per segment
+    # one point in each of a contiguous run of segments (regular data): slices, no scatter
+    dense = unique and int(seg[-1]) - s0 == n - 1
+    counts = ws.get("counts", n_seg)
+    if dense:
+        cnt = _dense_window_counts(s0, n, m, ws.get("cnt", n_t))
+    else:
+        counts[:] = 0.0
+        if dense:
+            counts[s0 : s0 + n] = 1.0
+        elif unique:
+            counts[seg] = 1.0
+        else:
+            counts[:] = np.bincount(seg, minlength=n_seg)
+        cnt = _rolling_sum_into(counts[1:], m, ws.get("cnt", n_t), ws)
+    has = cnt > 0
+    out = np.full(n_t, np.nan) if aligner not in _SUM_LIKE else None
+    if aligner == "ALIGN_COUNT":
+        np.copyto(out, cnt, where=has)
+        return out
+    if aligner in _SUM_LIKE:
+        sums = ws.get("sums", n_seg)
+        if dense:
+            sums[:s0] = 0.0
+            sums[s0 : s0 + n] = vv
+            sums[s0 + n :] = 0.0
+        elif unique:
+            sums[:] = 0.0
+            sums[seg] = vv
+        else:
+            sums[:] = np.bincount(seg, weights=vv, minlength=n_seg)
+        rs = _rolling_sum_into(sums[1:], m, np.empty(n_t), ws)  # becomes the output
+        if aligner == "ALIGN_RATE":
+            np.divide(rs, period, out=rs)
+        elif aligner == "ALIGN_MEAN":
+            np.divide(rs, cnt, out=rs, where=has)
+        rs[~has] = np.nan
+        return rs
+    if aligner == "ALIGN_NEXT_OLDER" and dense:
+        # window k ends at segment k+m; its last point is in segment min(k+m, e), index - s0
+        last = np.minimum(np.arange(m - s0, m - s0 + n_t), n - 1)
+        np.maximum(last, 0, out=last)
+        np.copyto(out, vv[last], where=has)
+        return out
+    if aligner == "ALIGN_NEXT_OLDER":
+        # index of the last point of window k = (points in segments 1 .. k+m) - 1
+        c = np.cumsum(counts[1:], out=ws.get("cumsum", n_seg - 1))
+        last = ws.get("last", n_t, np.intp)
+        np.copyto(last, c[m - 1 : m - 1 + n_t], casting="unsafe")
+        last -= 1
+        np.maximum(last, 0, out=last)
+        np.copyto(out, vv[last], where=has)
+        return out
+    use_max = aligner == "ALIGN_MAX"
+    seg_ext = ws.get("seg_ext", n_seg)
+    seg_ext[:] = -np.inf if use_max else np.inf
+    if dense:
+        seg_ext[s0 : s0 + n] = vv
+    elif unique:
+        seg_ext[seg] = vv
+    else:
+        starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
+        seg_ext[seg[starts]] = (np.maximum if use_max else np.minimum).reduceat(vv, starts)
+    ext = _rolling_extreme_into(seg_ext[1:], m, ws.get("ext", n_t), use_max, ws)
+    np.copyto(out, ext, where=has)
+    return out
+
+
+def _align(
+    ps: PreparedSeries, agg: Aggregation, ticks: np.ndarray, ws: _Workspace | None = None
+) -> _Aligned:
+    """Per-series alignment of one prepared series onto the tick grid."""
+    src = ps.source
+    aligner = agg.per_series_aligner
+    period = float(agg.alignment_period_s or TICK_S)
+    labels = _series_labels(src)
+    kind = src.metric_kind
+    if ps.is_distribution:
+        if aligner not in _DIST_ALIGNERS or (aligner == "ALIGN_DELTA" and kind == "GAUGE"):
+            raise EvaluationError(
+                f"{src.name}: aligner {aligner} is not valid for {kind} DISTRIBUTION series "
+                f"(valid: {', '.join(sorted(_DIST_ALIGNERS))}; ALIGN_DELTA needs DELTA/CUMULATIVE)"
+            )
+        if kind == "CUMULATIVE" and aligner != "ALIGN_DELTA":
+            raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
+        lo, hi = _window_index(ps.times, ticks, period)
+        assert ps.counts is not None and ps.sums is not None
+        pc = _prefix(ps.counts)
+        wc = pc[hi] - pc[lo]
+        ps_ = _prefix(ps.sums)
+        ws = ps_[hi] - ps_[lo]
+        has = hi > lo
+        bounds = src.bucket_bounds
+        assert bounds is not None
+        if aligner in ("ALIGN_DELTA", "ALIGN_SUM"):
+            return _Aligned(labels, counts=wc, sums=ws, has=has, bounds=bounds)
+        total = wc.sum(axis=1)
+        if aligner == "ALIGN_MEAN":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals = np.where(total > 0, ws / total, np.nan)
+            return _Aligned(labels, values=vals)
+        return _Aligned(labels, values=bucket_percentile(wc, bounds, _PERCENTILE[aligner]))
+    # scalar series
+    assert ps.values is not None
+    if kind == "GAUGE" and aligner in ("ALIGN_DELTA", "ALIGN_RATE"):
+        raise EvaluationError(
+            f"{src.name}: {aligner} is not valid for GAUGE series (use DELTA or CUMULATIVE data, "
+            "or a GAUGE aligner such as ALIGN_MEAN)"
+        )
+    if kind == "CUMULATIVE" and aligner not in ("ALIGN_DELTA", "ALIGN_RATE"):
+        raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
+    v = ps.values
+    if aligner in _FAST_ALIGNERS:
+        fast = _fast_scalar_align(ps.times, v, ticks, period, aligner, ws)
+        if fast is not None:
+            return _Aligned(labels, values=fast)
+    lo, hi = _window_index(ps.times, ticks, period)
+    n = hi - lo
+    empty = n == 0
+    if aligner in ("ALIGN_SUM", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_MEAN"):
+        p = _prefix(v)
+        s = p[hi] - p[lo]
+        if aligner == "ALIGN_RATE":
+            s = s / period
+        elif aligner == "ALIGN_MEAN":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s = s / n
+        s[empty] = np.nan
+        return _Aligned(labels, values=s)
+    if aligner == "ALIGN_COUNT":
+        return _Aligned(labels, values=np.where(empty, np.nan, n.astype(float)))
+    if aligner == "ALIGN_NEXT_OLDER":
+        vals = np.where(empty, np.nan, v[np.maximum(hi - 1, 0)] if v.size else np.nan)
+        return _Aligned(labels, values=vals)
+    if aligner in ("ALIGN_MAX", "ALIGN_MIN"):
+        return _Aligned(labels, values=_range_extreme(v, lo, hi, aligner == "ALIGN_MAX"))
+    if aligner in _PERCENTILE:
+        return _Aligned(labels, values=_rolling_percentile(v, lo, hi, _PERCENTILE[aligner]))
+    raise EvaluationError(f"{src.name}: aligner {aligner} is not supported")
+
+
+def _reduce_scalar(stack: np.ndarray, reducer: str) -> np.ndarray:
+    valid = ~np.isnan(stack)
+    cnt = valid.sum(axis=0)
+    none = cnt == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reducer == "REDUCE_SUM":
+            out = np.where(valid, stack, 0.0).sum(axis=0)
+        elif reducer == "REDUCE_MEAN":
+            out = np.where(valid, stack, 0.0).sum(axis=0) / cnt
+        elif reducer == "REDUCE_MAX":
+            out = np.where(valid, stack, -np.inf).max(axis=0)
+        elif reducer == "REDUCE_MIN":
+            out = np.where(valid, stack, np.inf).min(axis=0)
+        elif reducer == "REDUCE_COUNT":
+            out = cnt.astype(float)
+        elif reducer == "REDUCE_STDDEV":
+            mean = np.where(valid, stack, 0.0).sum(axis=0) / cnt
+            dev = np.where(valid, stack - mean, 0.0)
+            out = np.sqrt((dev * dev).sum(axis=0) / cnt)
+        elif reducer in _PERCENTILE:
+            srt = np.sort(np.where(valid, stack, np.inf), axis=0).T
+            out = _interp_sorted(srt, cnt, _PERCENTILE[reducer])
+        else:
+            raise EvaluationError(f"reducer {reducer} is not supported")
+    out = np.asarray(out, dtype=float)
+    out[none] = np.nan
+    return out
+
+
+def _reduce(members: list[_Aligned], reducer: str, labels: dict[str, str], where: str) -> _Aligned:
+    if members[0].is_distribution:
+        bounds = members[0].bounds
+        assert bounds is not None
+        for m in members[1:]:
+            if m.bounds is None or not np.array_equal(m.bounds, bounds):
+                raise EvaluationError(
+                    f"{where}: cannot merge distributions with different bucket bounds"
+                )
+        counts = np.sum([m.counts for m in members], axis=0)
+        sums = np.sum([m.sums for m in members], axis=0)
+        has_stack = np.array([m.has for m in members])
+        has = has_stack.any(axis=0)
+        if reducer == "REDUCE_SUM":
+            return _Aligned(labels, counts=counts, sums=sums, has=has, bounds=bounds)
+        total = counts.sum(axis=1)
+        if reducer == "REDUCE_MEAN":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return _Aligned(labels, values=np.where(total > 0, sums / total, np.nan))
+        if reducer in _PERCENTILE:
+            return _Aligned(labels, values=bucket_percentile(counts, bounds, _PERCENTILE[reducer]))
+        if reducer == "REDUCE_COUNT":
+            c = has_stack.sum(axis=0).astype(float)
+            return _Aligned(labels, values=np.where(c > 0, c, np.nan))
+        raise EvaluationError(
+            f"{where}: reducer {reducer} is not valid for DISTRIBUTION values "
+            "(valid: REDUCE_SUM, REDUCE_MEAN, REDUCE_COUNT, REDUCE_PERCENTILE_*)"
+        )
+    if any(m.is_distribution for m in members):
+        raise EvaluationError(f"{where}: mixes DISTRIBUTION and scalar series in one group")
+    stack = np.array([m.values for m in members], dtype=float)
+    return _Aligned(labels, values=_reduce_scalar(stack, reducer))
+
+
+def _group_key(labels: Mapping[str, str], fields: Sequence[str]) -> tuple[str, ...]:
+    return tuple(labels.get(f, "") for f in fields)
+
+
+def _apply_reducer(items: list[_Aligned], agg: Aggregation, where: str) -> list[_Aligned]:
+    if agg.cross_series_reducer == "REDUCE_NONE":
+        return items
+    groups: dict[tuple[str, ...], list[_Aligned]] = {}
+    for it in items:
+        groups.setdefault(_group_key(it.labels, agg.group_by_fields), []).append(it)
+    out = []
+    for key in sorted(groups):
+        labels = dict(zip(agg.group_by_fields, key, strict=True))
+        out.append(_reduce(groups[key], agg.cross_series_reducer, labels, where))
+    return out
+
+
+def select_series(filter_text: str, series: Iterable[TimeSeries]) -> list[TimeSeries]:
+    """The series a Monitoring filter selects."""
+    flt = parse_filter(filter_text)
+    return [
+        s
+        for s in series
+        if flt.matches(s.metric_type, s.metric_labels, s.resource_type, s.resource_labels)
+    ]
+
+
+class _PrepareCache:
+    """Prepared series and scratch buffers shared by the conditions of one evaluation."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, PreparedSeries] = {}
+        self.workspace = _Workspace()
+
+    def get(self, ts: TimeSeries | PreparedSeries) -> PreparedSeries:
+        if isinstance(ts, PreparedSeries):
+            return ts
+        key = id(ts)
+        if key not in self._cache:
+            self._cache[key] = prepare(ts)
+        return self._cache[key]
+
+
+def _aggregate(
+    filter_text: str,
+    aggs: Sequence[Aggregation],
+    series: Sequence[TimeSeries | PreparedSeries],
+    ticks: np.ndarray,
+    cache: _PrepareCache,
+    where: str,
+) -> list[_Aligned]:
+    flt = parse_filter(filter_text)
+    items: list[_Aligned] = []
+    for s in series:
+        src = s.source if isinstance(s, PreparedSeries) else s
+        if not flt.matches(
+            src.metric_type, src.metric_labels, src.resource_type, src.resource_labels
+        ):
+            continue
+        items.append(_align(cache.get(s), aggs[0], ticks, cache.workspace))
+    for i, agg in enumerate(aggs):
+        items = _apply_reducer(items, agg, f"{where}.aggregations[{i}]")
+    return items
+
+
+def _scalar(items: list[_Aligned], where: str, aggs: Sequence[Aggregation]) -> list[GroupValues]:
+    out = []
+    for it in items:
+        if it.is_distribution:
+            last = aggs[-1]
+            raise EvaluationError(
+                f"{where}: yields DISTRIBUTION values ({aggs[0].per_series_aligner}, "
+                f"{last.cross_series_reducer}); a threshold needs numbers: use a percentile or "
+                "mean aligner/reducer"
+            )
+        assert it.values is not None
+        out.append(GroupValues(labels=it.labels, values=it.values))
+    return out
+
+
+def aligned_condition_values(
+    condition: Condition,
+    series: Sequence[TimeSeries | PreparedSeries],
+    ticks: np.ndarray,
+    *,
+    _cache: _PrepareCache | None = None,
+) -> list[GroupValues]:
+    """Stage 1: per-tick values of every output series of ``condition`` (ratio included).
+
+    ``series`` may hold any metrics; the condition's filters select from them. Output order is
+    deterministic (sorted by group labels).
+    """
+    ticks = np.asarray(ticks, dtype=float)
+    cache = _cache or _PrepareCache()
+    where = f"condition {condition.display_name or condition.filter[:60]!r}"
+    num = _scalar(
+        _aggregate(condition.filter, condition.aggregations, series, ticks, cache, where),
+        where,
+        condition.aggregations,
+    )
+    if not condition.is_ratio:
+        return num
+    assert condition.denominator_filter is not None
+    den = _scalar(
+        _aggregate(
+            condition.denominator_filter,
+            condition.denominator_aggregations,
+            series,
+            ticks,
+            cache,
+            where + " denominator",
+        ),
+        where + " denominator",
+        condition.denominator_aggregations,
+    )
+    out = []
+    for g in num:
+        matches = [d for d in den if all(g.labels.get(k) == v for k, v in d.labels.items())]
+        if len(matches) > 1:
+            raise EvaluationError(
+                f"{where}: numerator series {g.labels} matches {len(matches)} denominator series"
+            )
+        if not matches:
+            out.append(GroupValues(g.labels, np.full(ticks.size, np.nan)))
+            continue
+        d = matches[0].values
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where((d != 0) & ~np.isnan(d), g.values / d, np.nan)
+        out.append(GroupValues(g.labels, r))
+    return out
+
+
+# --------------------------------------------------------------------------- condition state
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A would-have-fired incident of one condition and group."""
+
+    id: str
+    policy: str
+    condition: int
+    labels: dict[str, str]
+    open: float
+    close: float | None
+    peak: float | None
+    close_reason: str | None  # "cleared" | "auto_close" | None (still open)
+    group: int = 0
+    open_index: int = 0
+    close_index: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict with ISO 8601 UTC times."""
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "condition": self.condition,
+            "labels": dict(self.labels),
+            "open": iso(self.open),
+            "close": None if self.close is None else iso(self.close),
+            "peak": self.peak,
+            "close_reason": self.close_reason,
+        }
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> ISO 8601 UTC with a ``Z`` suffix."""
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    text = dt.isoformat(timespec="milliseconds" if ts % 1 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def incident_id(policy: str, condition: int, labels: Mapping[str, str], open_ts: float) -> str:
+    """Deterministic id: the same policy, group and open time always give the same id."""
+    raw = json.dumps([policy, condition, sorted(labels.items()), open_ts], separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _id_hasher(policy: str, condition: int, labels: Mapping[str, str]) -> Any:
+    """sha256 state fed with everything of :func:`incident_id`'s input but the open time."""
+    head = json.dumps([policy, condition, sorted(labels.items())], separators=(",", ":"))
+    return hashlib.sha256((head[:-1] + ",").encode())
+
+
+def _fast_incident_id(hasher: Any, open_ts: float) -> str:
+    h = hasher.copy()
+    h.update((json.dumps(open_ts) + "]").encode())
+    return h.hexdigest()[:16]
+
+
+def _check_grid(ticks: np.ndarray, tick_s: int) -> None:
+    if ticks.size > 1:
+        d = np.diff(ticks)
+        bad = np.flatnonzero(d != tick_s)
+        if bad.size:
+            i = int(bad[0])
+            raise EvaluationError(
+                f"ticks: not a regular {tick_s} s grid at index {i + 1} "
+                f"({ticks[i]} -> {ticks[i + 1]})"
+            )
+
+
+def _carry_index(has: np.ndarray) -> np.ndarray:
+    """Index of the last tick with data at or before each tick (-1 before the first one)."""
+    idx = np.arange(has.shape[-1], dtype=np.int32)
+    return np.maximum.accumulate(np.where(has, idx, np.int32(-1)), axis=-1)
+
+
+def condition_met(
+    values: np.ndarray,
+    comparison: str,
+    threshold: float,
+    duration_s: int,
+    missing_data: str | None = "EVALUATION_MISSING_DATA_INACTIVE",
+    auto_close_s: int | None = None,
+    tick_s: int = TICK_S,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-group condition state on a regular grid (``values`` 1-D or groups x ticks).
+
+    Returns ``(met, closed)``: ``met`` already excludes ``closed``, the auto_close hold.
+    With INACTIVE missing data, auto_close never changes ``met`` (a tick without data is not
+    met anyway) and ``closed`` is None; :func:`_auto_closed_at` answers for single ticks.
+    """
+    v = np.asarray(values, dtype=float)
+    one_d = v.ndim == 1
+    v2 = np.atleast_2d(v)
+    cmp_ = normalize_comparison(comparison)
+    mode = normalize_missing_data(missing_data)
+    if duration_s < 0 or duration_s % tick_s:
+        raise EvaluationError(
+            f"duration: {duration_s} s is not a non-negative multiple of {tick_s}"
+        )
+    k = duration_s // tick_s + 1
+    n_t = v2.shape[1]
+    # a tick passes when it violates (comparisons with NaN are False) ...
+    per = np.greater(v2, threshold) if cmp_ == "COMPARISON_GT" else np.less(v2, threshold)
+    has = None
+    if mode != "EVALUATION_MISSING_DATA_INACTIVE":
+        # ... or, for ACTIVE (violates) and NO_OP (does not break the window), has no data
+        has = ~np.isnan(v2)
+        np.logical_or(per, ~has, out=per)
+    # retest window: all k ticks ending at t pass (and t >= k - 1)
+    if k == 1:
+        met = per
+    else:
+        met = np.zeros(v2.shape, dtype=bool)
+        if k <= n_t:
+            met[:, k - 1 :] = _rolling_all(per, k)
+    closed = None
+    if has is not None:
+        if mode == "EVALUATION_MISSING_DATA_NO_OP":
+            last_data = _carry_index(has)
+            src = np.maximum(last_data, 0)
+            met = np.take_along_axis(met, src, axis=1) & (last_data >= 0)
+        closed = np.zeros(v2.shape, dtype=bool)
+        if auto_close_s and auto_close_s > 0:
+            # closed at t iff no data in (t-m, t] and some data at or before t-m
+            m = math.ceil(auto_close_s / tick_s)
+            if m < n_t:
+                seen = np.logical_or.accumulate(has[:, : n_t - m], axis=1)
+                closed[:, m:] = _rolling_all(~has[:, 1:], m) & seen
+                met &= ~closed
+    if one_d:
+        return met[0], (None if closed is None else closed[0])
+    return met, closed
+
+
+def _auto_closed_at(v2: np.ndarray, g: int, e: int, auto_close_s: int | None, tick_s: int) -> bool:
+    """Whether group ``g`` is in the auto_close hold at tick ``e`` (same rule as the mask)."""
+    if not auto_close_s or auto_close_s <= 0:
+        return False
+    m = math.ceil(auto_close_s / tick_s)
+    if e < m:
+        return False
+    row = v2[g]
+    if not np.isnan(row[e - m + 1 : e + 1]).all():
+        return False
+    j = e - m  # the hold needs some data at or before t - m (usually right there)
+    return (not math.isnan(row[j])) or bool((~np.isnan(row[:j])).any())
+
+
+def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
+    n_groups = met.shape[0]
+    n_met = met.sum(axis=0)
+    if trigger is None or trigger.percent is None:
+        need = 1 if trigger is None or trigger.count is None else trigger.count
+        return n_met >= need
+    if n_groups == 0:
+        return np.zeros(met.shape[1], dtype=bool)
+    return n_met * 100.0 >= trigger.percent * n_groups
+
+
+def incidents_from_values(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    comparison: str,
+    threshold: float,
+    duration_s: int,
+    missing_data: str | None = "EVALUATION_MISSING_DATA_INACTIVE",
+    auto_close_s: int | None = None,
+    *,
+    trigger: Trigger | None = None,
+    labels: Sequence[Mapping[str, str]] | None = None,
+    policy: str = "",
+    condition: int = 0,
+    tick_s: int = TICK_S,
+) -> tuple[np.ndarray, list[Incident]]:
+    """Stage 2: condition state and incidents from per-tick values (1-D or groups x ticks).
+
+    Returns ``(met, incidents)`` where ``met`` (same shape as ``values``) is True on ticks where
+    the group has an open incident (condition met, trigger satisfied, not auto-closed).
+    Incidents are sorted by open time, then group.
+    """
+    v = np.asarray(values, dtype=float)
+    t = np.asarray(ticks, dtype=float)
+    one_d = v.ndim == 1
+    v2 = np.atleast_2d(v)
+    if v2.shape[1] != t.size:
+        raise EvaluationError(f"values have {v2.shape[1]} ticks, ticks has {t.size}")
+    _check_grid(t, tick_s)
+    met, closed = condition_met(
+        v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
+    )
+    if trigger is not None and (trigger.percent is not None or (trigger.count or 1) > 1):
+        met = met & _trigger_mask(met, trigger)[None, :]
+    is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
+    lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
+    incidents: list[Incident] = []
+    hashers: dict[int, Any] = {}
+    n_g, n_t = v2.shape
+    rows = np.flatnonzero(met.any(axis=1)) if n_g else np.empty(0, dtype=np.intp)
+    if rows.size:
+        # run boundaries of the groups with incidents: +1 = opens at t, -1 = closes at t
+        padded = np.zeros((rows.size, n_t + 2), dtype=np.int8)
+        padded[:, 1:-1] = met[rows]
+        d = np.diff(padded, axis=1)
+        r_open, t_open = np.nonzero(d == 1)
+        r_close, t_close = np.nonzero(d == -1)  # row-major: pairs line up with the opens
+        g_open, g_close = rows[r_open], rows[r_close]
+        # peak per run: fmax/fmin ignore NaN; segments [open, close) of the flattened rows
+        flat = np.concatenate([v2.ravel(), [np.nan]])
+        bounds = np.empty(2 * t_open.size, dtype=np.intp)
+        bounds[0::2] = g_open * n_t + t_open
+        bounds[1::2] = g_close * n_t + t_close
+        red = (np.fmax if is_gt else np.fmin).reduceat(flat, bounds)[0::2]
+        for g, a, e, pk in zip(
+            g_open.tolist(), t_open.tolist(), t_close.tolist(), red.tolist(), strict=True
+        ):
+            if e < n_t:
+                close: float | None = float(t[e])
+                held = (
+                    closed[g, e]
+                    if closed is not None
+                    else _auto_closed_at(v2, g, e, auto_close_s, tick_s)
+                )
+                reason: str | None = "auto_close" if held else "cleared"
+                close_index: int | None = e
+            else:
+                close, reason, close_index = None, None, None
+            labels_g = dict(lab[g])
+            if g not in hashers:
+                hashers[g] = _id_hasher(policy, condition, labels_g)
+            incidents.append(
+                Incident(
+                    id=_fast_incident_id(hashers[g], float(t[a])),
+                    policy=policy,
+                    condition=condition,
+                    labels=labels_g,
+                    open=float(t[a]),
+                    close=close,
+                    peak=None if math.isnan(pk) else pk,
+                    close_reason=reason,
+                    group=g,
+                    open_index=a,
+                    close_index=close_index,
+                )
+            )
+    incidents.sort(key=lambda i: (i.open, i.group))
+    return (met[0] if one_d else met), incidents
+
+
+# --------------------------------------------------------------------------- top level
+
+
+@dataclass
+class ConditionResult:
+    """Per-tick state of one condition."""
+
+    index: int
+    condition: Condition
+    groups: list[dict[str, str]]
+    values: np.ndarray  # (G, T)
+    met: np.ndarray  # (G, T) open-incident state
+    incidents: list[Incident]
+
+    @property
+    def any_met(self) -> np.ndarray:
+        if self.met.shape[0] == 0:
+            return np.zeros(self.met.shape[1], dtype=bool)
+        return self.met.any(axis=0)
+
+
+@dataclass
+class EvaluationResult:
+    """What a policy (or a single condition) would have done over ``ticks``."""
+
+    policy: str
+    environment: str | None
+    ticks: np.ndarray
+    conditions: list[ConditionResult]
+    incidents: list[Incident]
+    issues: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def met(self) -> np.ndarray:
+        """Per tick: some condition has an open incident (combiner OR)."""
+        out = np.zeros(self.ticks.size, dtype=bool)
+        for c in self.conditions:
+            out |= c.any_met
+        return out
+
+
+def evaluate(
+    target: Policy | Condition,
+    series: Sequence[TimeSeries | PreparedSeries],
+    start: float,
+    end: float,
+    *,
+    auto_close_s: int | None = None,
+    policy_name: str | None = None,
+    warmup: bool = True,
+    tick_s: int = TICK_S,
+) -> EvaluationResult:
+    """Evaluate a policy (all conditions, combiner OR) or one condition over ``[start, end]``.
+
+    With ``warmup`` the ticks start ``duration`` earlier, so the state at ``start`` already
+    reflects the retest window (points before ``start`` must be in ``series`` for that); the
+    returned arrays cover only ticks in ``[start, end]``, and incidents that overlap it are kept
+    (an incident may have opened during the warm-up).
+    """
+    if isinstance(target, Policy):
+        conditions = list(target.conditions)
+        auto_close = target.auto_close_s if auto_close_s is None else auto_close_s
+        name = policy_name or target.name
+        env = target.environment
+    else:
+        conditions = [target]
+        auto_close = auto_close_s
+        name = policy_name or target.display_name or "condition"
+        env = None
+    cache = _PrepareCache()
+    out_ticks = make_ticks(start, end, tick_s)
+    results: list[ConditionResult] = []
+    all_incidents: list[Incident] = []
+    for ci, cond in enumerate(conditions):
+        lead = cond.duration_s if warmup else 0
+        ticks = make_ticks(start - lead, end, tick_s)
+        groups = aligned_condition_values(cond, series, ticks, _cache=cache)
+        labels = [g.labels for g in groups]
+        vals = (
+            np.array([g.values for g in groups], dtype=float)
+            if groups
+            else np.empty((0, ticks.size))
+        )
+        met, incidents = incidents_from_values(
+            vals,
+            ticks,
+            cond.comparison,
+            cond.threshold_value,
+            cond.duration_s,
+            cond.evaluation_missing_data,
+            auto_close,
+            trigger=cond.trigger,
+            labels=labels,
+            policy=name,
+            condition=ci,
+            tick_s=tick_s,
+        )
+        cut = ticks.size - out_ticks.size
+        keep = [i for i in incidents if (i.close is None or i.close > start) and i.open <= end]
+        results.append(ConditionResult(ci, cond, labels, vals[:, cut:], met[:, cut:], keep))
+        all_incidents.extend(keep)
+    all_incidents.sort(key=lambda i: (i.open, i.condition, i.group))
+    issues: dict[str, dict[str, int]] = {}
+    for ps in cache._cache.values():
+        if ps.issues:
+            issues[ps.source.name] = ps.issues.as_dict()
+    return EvaluationResult(name, env, out_ticks, results, all_incidents, issues)
+
+
+def merge_issues(items: Iterable[SeriesIssues]) -> SeriesIssues:
+    """Sum of issue counts (for summaries)."""
+    total = SeriesIssues()
+    for it in items:
+        for k, v in it.as_dict().items():
+            setattr(total, k, getattr(total, k) + v)
+    return total

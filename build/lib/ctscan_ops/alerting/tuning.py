@@ -1,0 +1,534 @@
+"""Threshold/duration recommendation with a walk-forward guard against overfitting (no Dagster).
+
+Input: one condition's per-tick aligned values (60 s ticks, NaN = no data), labelled incident
+windows, and the condition's comparison / missing-data mode / auto_close.
+
+Walk-forward split
+    The first ``1 - holdout`` of the ticks is the *train* part, the rest the *holdout* part.
+    The exact sweep (:mod:`ctscan_ops.alerting.sweep`) runs on the train part only; the chosen
+    setting is then scored on the holdout part, which it has never seen. The holdout evaluation
+    uses the train ticks as context (retest window and carried state), so an incident that is
+    running at the split counts as opening at the split. A labelled window that straddles the
+    split counts in both parts.
+
+Recommendation (train part), over every threshold class and candidate duration
+    feasible: at least one incident, false discovery rate <= ``target_fdr``, false alerts per
+    day <= ``max_alerts_per_day`` (when given), per-tick FPR <= ``max_fpr_per_tick`` (default
+    1 % of healthy ticks) and recall > 0. The per-tick bound is what rules out the degenerate
+    "always firing" setting: one endless incident overlaps every label, so its incident-level
+    precision and recall are perfect while it alerts during all healthy time.
+    best: highest recall, then smaller median detection time, then fewer false alerts per day,
+    then lower per-tick FPR (shorter reset tails), then lower FDR, then shorter duration.
+    Adjacent threshold classes of the chosen duration with exactly the same figures form a
+    plateau; the threshold recommended is a short decimal from the middle third of the widest
+    plateau, as far as the data allow from the edges where the outcome would change.
+
+Evidence (else ``recommended`` is null with the reason)
+    train: >= ``MIN_TRAIN_INCIDENTS`` (2) labelled incidents and >= ``MIN_TRAIN_DAYS`` (3) days;
+    holdout: >= ``MIN_HOLDOUT_INCIDENTS`` (1) labelled incident and >= ``MIN_HOLDOUT_DAYS`` (1) day.
+    Fewer labelled incidents cannot distinguish a tuned threshold from luck; fewer days cannot
+    estimate false alerts per day.
+
+Readiness (whether enabling is justified; what the Terraform file enables)
+    ``ready``: a recommendation exists and on the holdout part, covering >= 7 days
+    (``READY_MIN_HOLDOUT_DAYS``), it fired at least once, detected at least one labelled incident,
+    its FDR <= target, its false alerts per day <= budget and its per-tick FPR <= bound.
+    ``not_enough_data``: the holdout part covers fewer than 7 days, or evidence is insufficient.
+    ``not_ready``: otherwise, with the failing figures as reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ctscan_ops.alerting.sweep import (
+    TICK_S,
+    DurationCurve,
+    SweepInputError,
+    _shortest_decimal_in,
+    normalize_comparison,
+    normalize_missing_data,
+    sweep_duration,
+)
+
+DEFAULT_TARGET_FDR = 0.02
+DEFAULT_HOLDOUT = 0.3
+DEFAULT_MAX_FPR_PER_TICK = 0.01
+MIN_TRAIN_INCIDENTS = 2
+MIN_HOLDOUT_INCIDENTS = 1
+MIN_TRAIN_DAYS = 3.0
+MIN_HOLDOUT_DAYS = 1.0
+READY_MIN_HOLDOUT_DAYS = 7.0
+DEFAULT_DURATIONS_S = (0, 60, 120, 180, 300, 420, 600, 900, 1200, 1800)
+
+READY = "ready"
+NOT_READY = "not_ready"
+NOT_ENOUGH_DATA = "not_enough_data"
+
+
+@dataclass(frozen=True)
+class TuningParams:
+    """The operator's targets."""
+
+    target_fdr: float = DEFAULT_TARGET_FDR
+    max_alerts_per_day: float | None = None
+    holdout: float = DEFAULT_HOLDOUT
+    max_fpr_per_tick: float = DEFAULT_MAX_FPR_PER_TICK
+    durations_s: tuple[int, ...] = DEFAULT_DURATIONS_S
+
+    def validate(self) -> None:
+        if not 0.0 <= self.target_fdr <= 1.0:
+            raise SweepInputError(f"target_fdr: {self.target_fdr} is not in [0, 1]")
+        if self.max_alerts_per_day is not None and self.max_alerts_per_day < 0:
+            raise SweepInputError(
+                f"max_alerts_per_day: {self.max_alerts_per_day} must not be negative"
+            )
+        if not 0.0 <= self.max_fpr_per_tick <= 1.0:
+            raise SweepInputError(f"max_fpr_per_tick: {self.max_fpr_per_tick} is not in [0, 1]")
+        if not 0.0 < self.holdout < 1.0:
+            raise SweepInputError(f"holdout: {self.holdout} is not a fraction in (0, 1)")
+        if not self.durations_s:
+            raise SweepInputError("durations: need at least one candidate duration")
+        for d in self.durations_s:
+            if d < 0 or d % TICK_S:
+                raise SweepInputError(f"durations: {d} s is not a non-negative multiple of 60")
+
+
+@dataclass(frozen=True)
+class Condition1D:
+    """What the sweep needs to know about the condition besides threshold and duration."""
+
+    comparison: str
+    missing_data: str
+    auto_close_s: int | None = None
+
+
+def _iso(ts: float) -> str:
+    from ctscan_ops.alerting.evaluator import iso
+
+    return iso(ts)
+
+
+def split_index(n: int, holdout: float) -> int:
+    """First holdout tick: the train part is ``[0, split)``."""
+    return math.floor(n * (1.0 - holdout) + 1e-9)
+
+
+def _feasible(curve: DurationCurve, p: TuningParams) -> np.ndarray:
+    fdr = curve.false_discovery_rate
+    ok = (curve.incidents > 0) & (np.nan_to_num(fdr, nan=1.0) <= p.target_fdr + 1e-12)
+    ok &= np.nan_to_num(curve.recall, nan=0.0) > 0
+    ok &= np.nan_to_num(curve.fpr_per_tick, nan=0.0) <= p.max_fpr_per_tick + 1e-12
+    if p.max_alerts_per_day is not None:
+        ok &= curve.false_alerts_per_day <= p.max_alerts_per_day + 1e-12
+    return ok
+
+
+def _rank_key(curve: DurationCurve, i: int) -> tuple[float, ...]:
+    """Smaller is better (see module docstring)."""
+    det = curve.median_detection_s[i]
+    return (
+        -float(curve.recall[i]),
+        math.inf if math.isnan(det) else float(det),
+        float(curve.false_alerts_per_day[i]),
+        float(np.nan_to_num(curve.fpr_per_tick[i], nan=0.0)),
+        float(np.nan_to_num(curve.false_discovery_rate[i], nan=1.0)),
+        float(curve.duration_s),
+    )
+
+
+def _figures(curve: DurationCurve) -> np.ndarray:
+    """Per class, everything the ranking compares (classes with equal rows are a plateau)."""
+    return np.stack(
+        [
+            curve.incidents.astype(float),
+            curve.true_incidents.astype(float),
+            curve.detected_windows.astype(float),
+            np.nan_to_num(curve.median_detection_s, nan=-1.0),
+            curve.met_ticks_unlabelled.astype(float),
+        ],
+        axis=1,
+    )
+
+
+def _plateau_threshold(curve: DurationCurve, idx: np.ndarray, comparison: str) -> float:
+    """A short decimal in the middle third of the widest run of adjacent classes in ``idx``."""
+    runs: list[tuple[int, int]] = []
+    start = prev = int(idx[0])
+    for i in map(int, idx[1:]):
+        if i != prev + 1:
+            runs.append((start, prev))
+            start = i
+        prev = i
+    runs.append((start, prev))
+
+    def width(r: tuple[int, int]) -> float:
+        lo, hi = curve.threshold_lo[r[0]], curve.threshold_hi[r[1]]
+        return float(hi - lo) if math.isfinite(lo) and math.isfinite(hi) else math.inf
+
+    a, b = max(runs, key=lambda r: (width(r), r[1] - r[0]))
+    lo, hi = float(curve.threshold_lo[a]), float(curve.threshold_hi[b])
+    include_lo = normalize_comparison(comparison) == "GT"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return float(curve.threshold[a] if include_lo else curve.threshold[b])
+    third = (hi - lo) / 3.0
+    x = _shortest_decimal_in(lo + third, hi - third, True)
+    # numerical safety: the pick must stay inside the plateau's classes
+    if not (lo <= x <= hi) or curve.class_of(x, comparison) not in range(a, b + 1):
+        return float(curve.threshold[(a + b) // 2])
+    return x
+
+
+def choose(
+    curves: dict[int, DurationCurve], p: TuningParams, comparison: str
+) -> tuple[float, int, str | None]:
+    """(threshold, duration_s, None) for the best feasible setting, or (nan, -1, reason)."""
+    best_key, best = None, None
+    for d, curve in curves.items():
+        ok = np.flatnonzero(_feasible(curve, p))
+        for i in ok:
+            k = _rank_key(curve, int(i))
+            if best_key is None or k < best_key:
+                best_key, best = k, (d, int(i))
+    if best is None:
+        budget = (
+            "" if p.max_alerts_per_day is None else f", <= {p.max_alerts_per_day} false alerts/day"
+        )
+        return (
+            math.nan,
+            -1,
+            f"no threshold/duration reaches false discovery rate <= {p.target_fdr}{budget} and "
+            f"per-tick FPR <= {p.max_fpr_per_tick} while detecting at least one labelled "
+            "incident on the training part",
+        )
+    d, i = best
+    curve = curves[d]
+    figs = _figures(curve)
+    same = np.all(figs == figs[i], axis=1)
+    return _plateau_threshold(curve, np.flatnonzero(same), comparison), d, None
+
+
+def _evaluate(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    cond: Condition1D,
+    threshold: float,
+    duration_s: int,
+    context_ticks: int,
+) -> dict:
+    curve = sweep_duration(
+        values,
+        ticks,
+        windows,
+        cond.comparison,
+        duration_s,
+        cond.missing_data,
+        cond.auto_close_s,
+        context_ticks=context_ticks,
+    )
+    return curve.quality_at(curve.class_of(threshold, cond.comparison))
+
+
+def evaluate_setting(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    cond: Condition1D,
+    threshold: float,
+    duration_s: int,
+    split: int,
+) -> dict[str, dict]:
+    """Quality of one setting on the train part and on the holdout part."""
+    return {
+        "train": _evaluate(
+            values[..., :split], ticks[:split], windows, cond, threshold, duration_s, 0
+        ),
+        "holdout": _evaluate(values, ticks, windows, cond, threshold, duration_s, split),
+    }
+
+
+def evidence_problems(train_q: dict, holdout_q: dict) -> list[str]:
+    """Reasons the data cannot support a recommendation (empty when it can)."""
+    out = []
+    if train_q["labelled_incidents"] < MIN_TRAIN_INCIDENTS:
+        out.append(
+            f"training part has {train_q['labelled_incidents']} labelled incident(s), "
+            f"need >= {MIN_TRAIN_INCIDENTS}"
+        )
+    if train_q["days"] < MIN_TRAIN_DAYS:
+        out.append(f"training part covers {train_q['days']:.2f} days, need >= {MIN_TRAIN_DAYS:g}")
+    if holdout_q["labelled_incidents"] < MIN_HOLDOUT_INCIDENTS:
+        out.append(
+            f"holdout part has {holdout_q['labelled_incidents']} labelled incident(s), "
+            f"need >= {MIN_HOLDOUT_INCIDENTS}"
+        )
+    if holdout_q["days"] < MIN_HOLDOUT_DAYS:
+        out.append(
+            f"holdout part covers {holdout_q['days']:.2f} days, need >= {MIN_HOLDOUT_DAYS:g}"
+        )
+    return out
+
+
+def readiness(holdout_q: dict | None, p: TuningParams, problems: Sequence[str]) -> dict:
+    """Verdict on the held-out figures of the recommended setting (see module docstring)."""
+    if problems:
+        return {"verdict": NOT_ENOUGH_DATA, "reasons": ["insufficient evidence", *problems]}
+    if holdout_q is None:
+        return {"verdict": NOT_READY, "reasons": ["no recommendation"]}
+    reasons: list[str] = []
+    if holdout_q["days"] < READY_MIN_HOLDOUT_DAYS:
+        return {
+            "verdict": NOT_ENOUGH_DATA,
+            "reasons": [
+                f"holdout part covers {holdout_q['days']:.2f} days, need >= "
+                f"{READY_MIN_HOLDOUT_DAYS:g} to enable"
+            ],
+        }
+    if holdout_q["incidents"] == 0:
+        reasons.append("never fired on the holdout part")
+    fdr = holdout_q["false_discovery_rate"]
+    if fdr is not None and fdr > p.target_fdr:
+        reasons.append(f"holdout false discovery rate {fdr:.3f} > target {p.target_fdr}")
+    if not holdout_q["recall"]:
+        reasons.append("detected no labelled incident on the holdout part")
+    tick_fpr = holdout_q["fpr_per_tick"]
+    if tick_fpr is not None and tick_fpr > p.max_fpr_per_tick:
+        reasons.append(f"holdout per-tick FPR {tick_fpr:.4f} > {p.max_fpr_per_tick}")
+    fpd = holdout_q["false_alerts_per_day"]
+    if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
+        reasons.append(f"holdout false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day}")
+    return {"verdict": NOT_READY if reasons else READY, "reasons": reasons}
+
+
+def curve_points(curve: DurationCurve) -> dict:
+    """Columnar curve for one duration; adjacent classes with identical reported figures are
+    merged (their threshold range is kept), so the curve stays small without losing a step."""
+    fdr = curve.false_discovery_rate
+    rec = curve.recall
+    fpd = curve.false_alerts_per_day
+    keys = np.stack(
+        [np.nan_to_num(fdr, nan=-1.0), np.nan_to_num(rec, nan=-1.0), np.nan_to_num(fpd, nan=-1.0)]
+    )
+    change = np.ones(curve.threshold.size, dtype=bool)
+    change[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:] - 1, curve.threshold.size - 1)
+
+    def num(x: float) -> float | None:
+        return None if not math.isfinite(x) else float(x)
+
+    out: dict[str, list] = {
+        "threshold": [],
+        "threshold_lo": [],
+        "threshold_hi": [],
+        "false_discovery_rate": [],
+        "recall": [],
+        "false_alerts_per_day": [],
+        "incidents": [],
+    }
+    for a, b in zip(starts, ends, strict=True):
+        out["threshold"].append(num(curve.threshold[a]))
+        out["threshold_lo"].append(num(curve.threshold_lo[a]))
+        out["threshold_hi"].append(num(curve.threshold_hi[b]))
+        out["false_discovery_rate"].append(num(fdr[a]))
+        out["recall"].append(num(rec[a]))
+        out["false_alerts_per_day"].append(num(fpd[a]))
+        out["incidents"].append(int(curve.incidents[a]))
+    return {"duration_s": curve.duration_s, **out}
+
+
+def tune(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    cond: Condition1D,
+    params: TuningParams = TuningParams(),
+    current: tuple[float, int] | None = None,
+) -> dict:
+    """The full tuning document (JSON-ready; documented in the README)."""
+    params.validate()
+    v = np.asarray(values, dtype=float)  # one series, or groups x ticks (trigger count 1)
+    t = np.asarray(ticks, dtype=float)
+    if v.shape[-1] != t.size:
+        raise SweepInputError(f"values: {v.shape[-1]} ticks but ticks has {t.size}")
+    cond = Condition1D(
+        normalize_comparison(cond.comparison),
+        normalize_missing_data(cond.missing_data),
+        cond.auto_close_s,
+    )
+    split = split_index(t.size, params.holdout)
+    if split < 1 or split >= t.size:
+        raise SweepInputError(
+            f"series: {t.size} ticks are too few to split with holdout {params.holdout}"
+        )
+    curves = {
+        int(d): sweep_duration(
+            v[..., :split],
+            t[:split],
+            windows,
+            cond.comparison,
+            int(d),
+            cond.missing_data,
+            cond.auto_close_s,
+        )
+        for d in sorted(set(params.durations_s))
+    }
+    any_curve = next(iter(curves.values()))
+    # evidence counts do not depend on the setting: probe the holdout with any threshold
+    probe = _evaluate(v, t, windows, cond, 0.0, int(params.durations_s[0]), split)
+    train_probe = any_curve.quality_at(0)
+    problems = evidence_problems(train_probe, probe)
+
+    doc: dict = {
+        "comparison": "COMPARISON_" + cond.comparison,
+        "evaluation_missing_data": cond.missing_data,
+        "auto_close_s": cond.auto_close_s,
+        "target_fdr": params.target_fdr,
+        "max_alerts_per_day": params.max_alerts_per_day,
+        "max_fpr_per_tick": params.max_fpr_per_tick,
+        "holdout_fraction": params.holdout,
+        "split_time": _iso(float(t[split])),
+        "train_window": [_iso(float(t[0])), _iso(float(t[split - 1]) + TICK_S)],
+        "holdout_window": [_iso(float(t[split])), _iso(float(t[-1]) + TICK_S)],
+        "groups": 1 if v.ndim == 1 else int(v.shape[0]),
+        "recommended": None,
+        "train": None,
+        "holdout": None,
+        "readiness": None,
+        "current": None,
+        "curve_scope": "train",
+        "curve": [curve_points(c) for c in curves.values()],
+    }
+    holdout_q = None
+    if problems:
+        doc["recommended"] = {
+            "threshold": None,
+            "duration_s": None,
+            "reason": "insufficient evidence: " + "; ".join(problems),
+        }
+    else:
+        thr, dur, reason = choose(curves, params, cond.comparison)
+        if reason is not None:
+            doc["recommended"] = {"threshold": None, "duration_s": None, "reason": reason}
+        else:
+            figs = evaluate_setting(v, t, windows, cond, thr, dur, split)
+            holdout_q = figs["holdout"]
+            doc["recommended"] = {"threshold": thr, "duration_s": dur, "reason": None}
+            doc["train"], doc["holdout"] = figs["train"], figs["holdout"]
+    doc["readiness"] = readiness(holdout_q, params, problems)
+    if current is not None:
+        cthr, cdur = float(current[0]), int(current[1])
+        if cdur < 0 or cdur % TICK_S:
+            raise SweepInputError(f"current duration: {cdur} s is not a multiple of 60")
+        figs = evaluate_setting(v, t, windows, cond, cthr, cdur, split)
+        doc["current"] = {"threshold": cthr, "duration_s": cdur, **figs}
+    return doc
+
+
+def incidents_for_setting(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    cond: Condition1D,
+    threshold: float,
+    duration_s: int,
+) -> list[tuple[float, float | None]]:
+    """(open, close) of the incidents one setting opens, from the shadow evaluator itself
+    (for timelines; the sweep gives the same counts, see the agreement tests)."""
+    from ctscan_ops.alerting.evaluator import incidents_from_values
+
+    _, incs = incidents_from_values(
+        np.asarray(values, dtype=float),
+        np.asarray(ticks, dtype=float),
+        cond.comparison,
+        float(threshold),
+        int(duration_s),
+        cond.missing_data,
+        cond.auto_close_s,
+    )
+    return [(i.open, i.close) for i in incs]
+
+
+def _fmt(x: float | int | None, spec: str = ".3g") -> str:
+    if x is None:
+        return "-"
+    return format(x, spec)
+
+
+def report_markdown(environment: str, docs: dict[str, dict]) -> str:
+    """Markdown summary of several policies' tuning documents (for asset metadata): current vs
+    recommended setting, held-out figures and the readiness verdict, one row per policy."""
+    lines = [
+        f"### Threshold tuning, `{environment}`",
+        "",
+        "| policy | current | recommended | holdout FDR | holdout recall | holdout false/day "
+        "| holdout days | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for name in sorted(docs):
+        d = docs[name]
+        cur = d.get("current")
+        cur_s = "-" if not cur else f"{cur['threshold']:g} for {cur['duration_s']} s"
+        rec = d.get("recommended") or {}
+        if rec.get("threshold") is None:
+            rec_s = "none"
+            notes.append(f"- `{name}`: {rec.get('reason')}")
+        else:
+            rec_s = f"**{rec['threshold']:g} for {rec['duration_s']} s**"
+        h = d.get("holdout") or {}
+        verdict = d.get("readiness") or {}
+        v = verdict.get("verdict", "-")
+        if verdict.get("reasons") and v != READY:
+            notes.append(f"- `{name}` {v}: " + "; ".join(verdict["reasons"]))
+        lines.append(
+            f"| `{name}` | {cur_s} | {rec_s} | {_fmt(h.get('false_discovery_rate'))} "
+            f"| {_fmt(h.get('recall'))} | {_fmt(h.get('false_alerts_per_day'))} "
+            f"| {_fmt(h.get('days'), '.1f')} | {v} |"
+        )
+    if notes:
+        lines += ["", *notes]
+    lines += [
+        "",
+        "FDR = false discovery rate (false incidents / incidents, what ops teams call the alert's "
+        "false positive rate); holdout = the later part of the window, not used for tuning.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def material_change(
+    previous: dict | None,
+    current: dict | None,
+    *,
+    fdr_abs: float = 0.01,
+    recall_abs: float = 0.1,
+    alerts_per_day_rel: float = 0.25,
+) -> list[str]:
+    """Why a policy's quality changed enough since the last report to tune again (empty: not).
+
+    Inputs are quality dicts (backtest's ``quality`` keys). Material means: the false discovery
+    rate moved by more than ``fdr_abs`` (or crossed between defined and undefined), recall by
+    more than ``recall_abs``, false alerts per day by more than ``alerts_per_day_rel`` relative
+    (at least one alert per week absolute, so tiny rates do not trigger), or a labelled incident
+    was added. For the report sensor, which should not re-run on noise.
+    """
+    if previous is None or current is None:
+        return [] if previous is current else ["no previous report"]
+    out = []
+    a, b = previous.get("false_discovery_rate"), current.get("false_discovery_rate")
+    if (a is None) != (b is None) or (a is not None and abs(b - a) > fdr_abs):
+        out.append(f"false discovery rate {_fmt(a)} -> {_fmt(b)}")
+    a, b = previous.get("recall"), current.get("recall")
+    if (a is None) != (b is None) or (a is not None and abs(b - a) > recall_abs):
+        out.append(f"recall {_fmt(a)} -> {_fmt(b)}")
+    a, b = previous.get("false_alerts_per_day") or 0.0, current.get("false_alerts_per_day") or 0.0
+    if abs(b - a) > max(alerts_per_day_rel * max(a, b), 1.0 / 7.0):
+        out.append(f"false alerts/day {a:.2f} -> {b:.2f}")
+    a, b = previous.get("labelled_incidents") or 0, current.get("labelled_incidents") or 0
+    if b > a:
+        out.append(f"labelled incidents {a} -> {b}")
+    return out

@@ -1,0 +1,367 @@
+"""Drift assets: reference profile, daily features, daily Evidently report + metric, calibration.
+
+Thin Dagster wrappers over the pure modules; torch and evidently are imported inside the runs,
+never at definitions load. Data flows through the artifact store (keys below), not through IO
+managers, so every intermediate is a file an operator can open:
+
+- ``drift/reference/<model_version>/profile.parquet``
+- ``drift/features/date=D/features.parquet``, ``.../manifest.json``, ``.../quarantine.json``
+- ``drift/reports/date=D/report.html``, ``report.json``, ``summary.json``
+- ``drift/calibration/latest.json``
+"""
+
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+
+from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
+from ctscan_ops.resources import ArtifactStore, GaugePoint, MonitoringResource, publish_gauges
+
+GROUP = "drift"
+CHECK_NAME = "drift_share_below_threshold"
+MAX_LISTED = 20  # rows of tables/lists in metadata
+
+
+def features_key(day: str, name: str) -> str:
+    return f"drift/features/date={day}/{name}"
+
+
+def report_key(day: str, name: str) -> str:
+    return f"drift/reports/date={day}/{name}"
+
+
+def profile_key(model_version: str) -> str:
+    return f"drift/reference/{model_version}/profile.parquet"
+
+
+def _parquet(df) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _read_parquet(data: bytes):
+    import pandas as pd
+
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def _environment() -> str:
+    from ctscan_ops.config import get_settings
+
+    return get_settings().environment
+
+
+def _md_list(rows: list[dict[str, str]], limit: int = MAX_LISTED) -> str:
+    lines = ["| request_id | image | reason |", "|---|---|---|"]
+    lines += [f"| {r['request_id']} | {r['image_key']} | {r['reason']} |" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"| ... {len(rows) - limit} more in quarantine.json | | |")
+    return "\n".join(lines)
+
+
+class ReferenceConfig(dg.Config):
+    model_version: str | None = None  # default: the one in reference/current.json
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"})
+def reference_profile(
+    context: dg.AssetExecutionContext,
+    config: ReferenceConfig,
+    drift_logs: ArtifactStore,
+    artifacts: ArtifactStore,
+) -> dg.MaterializeResult:
+    """Image features of the model's held-out reference set, with the model's predictions.
+
+    Versioned with the model: stored under its model version, and the data version says which.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from ctscan_ops.drift.features import FEATURE_COLUMNS
+    from ctscan_ops.drift.pipeline import profile_table, reference_profile_frame
+    from ctscan_ops.drift.world import REFERENCE_POINTER, reference_keys
+
+    version = config.model_version or drift_logs.get_json(REFERENCE_POINTER)["model_version"]
+    npz_key, pred_key = reference_keys(version)
+    if not drift_logs.exists(npz_key):
+        raise FileNotFoundError(
+            f"no reference set for model {version!r} at {drift_logs.uri(npz_key)}"
+        )
+    with np.load(io.BytesIO(drift_logs.get_bytes(npz_key)), allow_pickle=False) as z:
+        images = z["images"]
+    predictions = _read_parquet(drift_logs.get_bytes(pred_key))
+    frame = reference_profile_frame(images, predictions)
+    data = _parquet(frame)
+    uri = artifacts.put_bytes(profile_key(version), data)
+    sha = hashlib.sha256(data).hexdigest()[:12]
+    artifacts.put_json("drift/reference/current.json", {"model_version": version, "sha": sha})
+    context.log.info(f"reference profile for {version}: {len(frame)} images -> {uri}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "rows": len(frame),
+            "profile_uri": dg.MetadataValue.url(artifacts.browser_url(profile_key(version))),
+            "profile_gs": uri,
+            "columns": dg.MetadataValue.md(profile_table(frame, list(FEATURE_COLUMNS))),
+        },
+        data_version=dg.DataVersion(f"{version}-{sha}"),
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"}, partitions_def=daily_partitions)
+def prediction_features(
+    context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
+) -> dg.MaterializeResult:
+    """The day's per-prediction image features: logged ones, plus computed from stored images.
+
+    An empty or absent day is skipped with a reason (not a failure); unreadable images are
+    counted, listed and quarantined.
+    """
+    from ctscan_ops.drift.pipeline import assemble_day_features
+    from ctscan_ops.drift.world import day_log_key
+
+    day = context.partition_key
+    log_key = day_log_key(date.fromisoformat(day))
+    manifest: dict[str, Any] = {"date": day, "log": drift_logs.uri(log_key)}
+    quarantined: list[dict[str, str]] = []
+    if not drift_logs.exists(log_key):
+        reason = f"no prediction log at {drift_logs.uri(log_key)}"
+        manifest.update(status="skipped", reason=reason, rows=0)
+    else:
+        log = _read_parquet(drift_logs.get_bytes(log_key))
+        if log.empty:
+            manifest.update(status="skipped", reason="0 predictions logged this day", rows=0)
+        else:
+            result = assemble_day_features(log, drift_logs.get_bytes)
+            quarantined = result.quarantined
+            if quarantined:
+                artifacts.put_json(features_key(day, "quarantine.json"), quarantined)
+            if result.frame.empty:
+                manifest.update(status="skipped", reason="no usable predictions", rows=0)
+            else:
+                artifacts.put_bytes(features_key(day, "features.parquet"), _parquet(result.frame))
+                manifest.update(status="ok", rows=len(result.frame))
+            manifest.update(
+                logged_rows=len(log),
+                computed_from_images=result.computed_from_images,
+                unreadable=len(result.unreadable),
+                missing=len(result.missing),
+                model_versions=result.model_versions,
+            )
+            if result.unreadable:
+                context.log.warning(f"{day}: {len(result.unreadable)} unreadable image(s)")
+    # the manifest goes last: a reader that finds it finds everything it points to
+    artifacts.put_json(features_key(day, "manifest.json"), manifest)
+    metadata: dict[str, Any] = {
+        "status": manifest["status"],
+        "rows": manifest.get("rows", 0),
+    }
+    if manifest["status"] == "skipped":
+        metadata["skip_reason"] = manifest["reason"]
+        context.log.info(f"{day}: skipped ({manifest['reason']})")
+    for k in ("logged_rows", "computed_from_images", "unreadable", "missing"):
+        if k in manifest:
+            metadata[k] = manifest[k]
+    if quarantined:
+        metadata["quarantined"] = dg.MetadataValue.md(_md_list(quarantined))
+        metadata["quarantine_uri"] = artifacts.uri(features_key(day, "quarantine.json"))
+    if manifest.get("model_versions"):
+        metadata["model_versions"] = dg.MetadataValue.json(manifest["model_versions"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _publish(
+    monitoring: MonitoringResource, day: str, summary: dict[str, Any], environment: str
+) -> tuple[bool, str]:
+    from ctscan_ops.drift.pipeline import (
+        DRIFT_SHARE_METRIC,
+        FEATURE_DRIFTED_METRIC,
+        metric_values,
+        partition_end,
+        too_old_for_cloud_monitoring,
+    )
+
+    end = partition_end(day)
+    if monitoring.endpoint is None and too_old_for_cloud_monitoring(end, datetime.now(UTC)):
+        return False, "point older than 24 h: Cloud Monitoring rejects it (backfill)"
+    share, flags = metric_values(summary)
+    points = [GaugePoint(DRIFT_SHARE_METRIC, share, end, {"environment": environment})]
+    points += [
+        GaugePoint(FEATURE_DRIFTED_METRIC, v, end, {"environment": environment, "feature": c})
+        for c, v in flags.items()
+    ]
+    requests = publish_gauges(monitoring.client(), monitoring.project, points)
+    return True, f"{len(points)} points in {requests} request(s) at {end.isoformat()}"
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"evidently", "gcs"},
+    partitions_def=daily_partitions,
+    deps=[reference_profile, prediction_features],
+    check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="drift_report")],
+)
+def drift_report(
+    context: dg.AssetExecutionContext, artifacts: ArtifactStore, monitoring: MonitoringResource
+) -> dg.MaterializeResult:
+    """Evidently drift report of the day against the reference of the model that served it.
+
+    Publishes ``drift_share`` and ``feature_drifted`` (the data_drift policy's input) and checks
+    the share against the policy threshold.
+    """
+    from ctscan_ops.drift.pipeline import dominant_model_version
+    from ctscan_ops.drift.report import drift_threshold, run_drift_report
+
+    day = context.partition_key
+    environment = _environment()
+    threshold = drift_threshold(environment)
+    manifest_key = features_key(day, "manifest.json")
+    if not artifacts.exists(manifest_key):
+        raise FileNotFoundError(
+            f"no features manifest for {day} at {artifacts.uri(manifest_key)}: "
+            "materialize prediction_features for this partition first"
+        )
+    manifest = artifacts.get_json(manifest_key)
+    if manifest["status"] != "ok":
+        reason = f"no report: {manifest.get('reason', 'no features')}"
+        artifacts.put_json(report_key(day, "summary.json"), {"skipped": True, "reason": reason})
+        return dg.MaterializeResult(
+            metadata={"status": "skipped", "skip_reason": reason},
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CHECK_NAME,
+                    passed=True,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"evaluated": False, "reason": reason},
+                )
+            ],
+        )
+    version = dominant_model_version(manifest.get("model_versions", {}))
+    if version is None:
+        version = artifacts.get_json("drift/reference/current.json")["model_version"]
+    if not artifacts.exists(profile_key(version)):
+        raise FileNotFoundError(
+            f"no reference profile for model {version!r} ({artifacts.uri(profile_key(version))}): "
+            "materialize reference_profile with that model_version"
+        )
+    reference = _read_parquet(artifacts.get_bytes(profile_key(version)))
+    current = _read_parquet(artifacts.get_bytes(features_key(day, "features.parquet")))
+    report = run_drift_report(
+        reference, current, threshold=threshold, timestamp=datetime.fromisoformat(day)
+    )
+    summary = report.summary.to_dict()
+    summary.update(date=day, model_version=version)
+    html_uri = artifacts.put_bytes(report_key(day, "report.html"), report.html or b"", "text/html")
+    artifacts.put_bytes(report_key(day, "report.json"), report.json, "application/json")
+    published, note = _publish(monitoring, day, summary, environment)
+    summary.update(metric_published=published, metric_note=note)
+    artifacts.put_json(report_key(day, "summary.json"), summary)
+    s = report.summary
+    metadata = {
+        "status": "ok",
+        "drift_share": dg.MetadataValue.float(s.drift_share),
+        "n_drifted": s.n_drifted,
+        "n_columns": len(s.columns),
+        "drifted_columns": dg.MetadataValue.json(s.drifted_columns),
+        "dataset_drift": s.dataset_drift,
+        "threshold": dg.MetadataValue.float(s.threshold),
+        "threshold_source": s.threshold_source,
+        "reference_rows": s.reference_rows,
+        "current_rows": s.current_rows,
+        "model_version": version,
+        "columns": dg.MetadataValue.md(s.markdown_table(top=MAX_LISTED)),
+        "report_html": dg.MetadataValue.url(artifacts.browser_url(report_key(day, "report.html"))),
+        "report_gs": html_uri,
+        "report_json": artifacts.uri(report_key(day, "report.json")),
+        "metric_published": published,
+        "metric_note": note,
+    }
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_NAME,
+                passed=not s.dataset_drift,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "drift_share": dg.MetadataValue.float(s.drift_share),
+                    "threshold": dg.MetadataValue.float(s.threshold),
+                    "comparison": s.comparison,
+                    "drifted_columns": dg.MetadataValue.json(s.drifted_columns),
+                },
+            )
+        ],
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"gcs"}, deps=[drift_report])
+def drift_calibration(
+    context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
+) -> dg.MaterializeResult:
+    """How often the drift check fires on days labelled stable (false alarms) and on the drift
+    episode (recall), per threshold, from every stored daily report summary."""
+    from ctscan_ops.drift import calibration as cal
+    from ctscan_ops.drift.report import drift_threshold
+    from ctscan_ops.drift.world import LABELS_KEY
+
+    threshold = drift_threshold(_environment())
+    summaries: dict[str, Any] = {}
+    for key in artifacts.list_keys("drift/reports/"):
+        if key.endswith("/summary.json"):
+            day = key.split("date=")[1].split("/")[0]
+            summaries[day] = artifacts.get_json(key)
+    if not drift_logs.exists(LABELS_KEY):
+        return dg.MaterializeResult(
+            metadata={
+                "status": "no labels",
+                "reports": len(summaries),
+                "labels_expected_at": drift_logs.uri(LABELS_KEY),
+            }
+        )
+    labels_doc = drift_logs.get_json(LABELS_KEY)
+    labels = {d["date"]: d["label"] for d in labels_doc["days"]}
+    days = cal.day_results_from(summaries, labels)
+    rows = cal.score_thresholds(days, comparison=threshold.comparison)
+    at_policy = cal.score_thresholds(days, [threshold.value], threshold.comparison)[0]
+    noisy = cal.column_false_alarm_rates(days)
+    doc = {
+        "threshold": threshold.value,
+        "comparison": threshold.comparison,
+        "coverage": cal.coverage(days),
+        "at_policy_threshold": cal.as_dicts([at_policy])[0],
+        "per_threshold": cal.as_dicts(rows),
+        "column_false_alarm_rates": noisy,
+        "days": [d.__dict__ for d in days],
+    }
+    uri = artifacts.put_json("drift/calibration/latest.json", doc)
+    context.log.info(
+        f"drift check at {threshold.value}: false alarms {at_policy.false_alarms}/"
+        f"{at_policy.stable_days}, recall {at_policy.detected}/{at_policy.drift_days}"
+    )
+    noisy_md = "\n".join(
+        ["| column | flagged on stable days |", "|---|---|"]
+        + [f"| {c} | {100 * r:.0f}% |" for c, r in list(noisy.items())[:10]]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "status": "ok",
+            "threshold": dg.MetadataValue.float(threshold.value),
+            "false_alarm_rate": dg.MetadataValue.float(at_policy.false_alarm_rate or 0.0),
+            "false_alarms": at_policy.false_alarms,
+            "stable_days": at_policy.stable_days,
+            "recall": dg.MetadataValue.float(at_policy.recall or 0.0),
+            "detected": at_policy.detected,
+            "drift_days": at_policy.drift_days,
+            "detection_delay_days": at_policy.detection_delay_days
+            if at_policy.detection_delay_days is not None
+            else -1,
+            "coverage": dg.MetadataValue.json(doc["coverage"]),
+            "per_threshold": dg.MetadataValue.md(cal.markdown_table(rows, threshold.value)),
+            "noisy_columns": dg.MetadataValue.md(noisy_md),
+            "calibration_gs": uri,
+        }
+    )

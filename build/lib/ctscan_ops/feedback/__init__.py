@@ -1,0 +1,1 @@
+"""Feedback: SQLite -> Firestore migration, parity, the store interface (see README.md)."""

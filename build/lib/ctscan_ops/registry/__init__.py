@@ -1,0 +1,1 @@
+"""Model registry: content-addressed checkpoints on GCS, versions, CAS aliases, gated promotion."""
