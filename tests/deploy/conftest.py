@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -137,11 +138,25 @@ def postgres_server() -> Iterator[PgServer]:
             timeout=120,
         )
         pwfile.unlink()
-        for d in (sock,):
-            d.mkdir()
-            if os.geteuid() == 0:
-                os.chown(d, pw.pw_uid, pw.pw_gid)
-        options = f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c max_connections=100"
+        sock.mkdir()
+        # TLS like Cloud SQL's ENCRYPTED_ONLY: a throwaway self-signed certificate, and TCP
+        # clients without TLS are rejected (hostssl), so sslmode=require is really exercised.
+        subprocess.run(
+            ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"]
+            + ["-keyout", str(data / "server.key"), "-out", str(data / "server.crt")],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        (data / "server.key").chmod(0o600)
+        hba = data / "pg_hba.conf"
+        hba.write_text(re.sub(r"(?m)^host(\s)", r"hostssl\1", hba.read_text()))
+        if os.geteuid() == 0:
+            for path in (sock, data / "server.key", data / "server.crt", hba):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+        options = (
+            f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c max_connections=100 -c ssl=on"
+        )
         subprocess.run(
             _as_postgres(
                 [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w"]

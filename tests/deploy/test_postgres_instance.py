@@ -93,6 +93,20 @@ def test_only_connection_values_differ_from_the_prod_file(postgres_server, pg_da
     assert prod["run_launcher"]["class"] == "K8sRunLauncher"
 
 
+def test_the_server_rejects_connections_without_tls(postgres_server):
+    import psycopg2
+
+    with pytest.raises(psycopg2.OperationalError, match="no encryption"):
+        psycopg2.connect(
+            host=postgres_server.host,
+            port=postgres_server.port,
+            user=postgres_server.user,
+            password=postgres_server.password,
+            dbname="postgres",
+            sslmode="disable",
+        )
+
+
 def test_storages_are_postgres_and_write_to_the_server(postgres_server, pg_database, dagster_home):
     from dagster_gcp.gcs.compute_log_manager import GCSComputeLogManager
     from dagster_postgres import (
@@ -108,7 +122,8 @@ def test_storages_are_postgres_and_write_to_the_server(postgres_server, pg_datab
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert isinstance(instance.compute_log_manager, GCSComputeLogManager)
         url = instance.run_storage.postgres_url
-        assert url.startswith("postgresql+psycopg2://") and PG_PASSWORD not in url  # quoted
+        assert url.startswith("postgresql+psycopg2://") and url.endswith("?sslmode=require")
+        assert PG_PASSWORD not in url  # URL-quoted
         toy = _toy()
         result = dg.materialize([toy.toy_plain], instance=instance)
         assert result.success
