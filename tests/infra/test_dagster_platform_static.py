@@ -122,7 +122,13 @@ def test_no_secret_value_in_terraform():
 def test_least_privilege_and_workload_identity():
     text = strip_comments(source_text(MODULE))
     grants = strip_comments((MODULE / "main.tf").read_text())
-    for role in ("roles/owner", "roles/editor", "roles/storage.admin", "roles/iam.serviceAccountUser"):
+    forbidden = (
+        "roles/owner",
+        "roles/editor",
+        "roles/storage.admin",
+        "roles/iam.serviceAccountUser",
+    )
+    for role in forbidden:
         assert role not in grants, role
     project_roles = variables(MODULE)["runtime_project_roles"]["default"]
     assert set(project_roles) == {
@@ -139,8 +145,8 @@ def test_least_privilege_and_workload_identity():
     import yaml
 
     values = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
-    defaults = variables(MODULE)
-    assert values["global"]["serviceAccountName"] == defaults["kubernetes_service_account"]["default"]
+    ksa_default = variables(MODULE)["kubernetes_service_account"]["default"]
+    assert values["global"]["serviceAccountName"] == ksa_default
     gsa = values["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
     assert gsa.startswith("dagster-runtime@")  # prod's name_prefix "dagster" + "-runtime"
 

@@ -197,6 +197,8 @@ module "dagster_platform" {
   runtime_bucket_roles = {
     (module.storage.models_bucket_name)     = ["roles/storage.objectViewer"]
     (module.storage.drift_logs_bucket_name) = ["roles/storage.objectViewer"]
+    # the terraform_state asset reads every environment's state (read-only)
+    (module.storage.terraform_state_bucket_name) = ["roles/storage.objectViewer"]
   }
 
   common_labels = local.common_labels

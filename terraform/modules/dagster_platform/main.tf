@@ -40,6 +40,7 @@ resource "google_service_networking_connection" "private_services" {
 
 resource "google_sql_database_instance" "dagster" {
   #checkov:skip=CKV_GCP_79:Pinned to PostgreSQL 15, the major version the instance test suite runs against (tests/deploy); upgrade both together.
+  #checkov:skip=CKV_GCP_6:TLS is enforced for every connection (ssl_mode ENCRYPTED_ONLY, private IP only); client certificates would have to be distributed to every run pod the chart launches.
   project             = var.project_id
   name                = "${var.name_prefix}-postgres"
   region              = var.region
