@@ -221,14 +221,42 @@ def test_concurrency_pool_uses_the_prod_default_limit(postgres_server, pg_databa
     assert [r[0] for r in rows] == ["run1", "run2"]
 
 
+def _grpc_children() -> list:
+    import psutil
+
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "grpc" in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+@contextmanager
 def _workspace(instance: dg.DagsterInstance):
+    """The toy code location served by a managed gRPC server, as the daemons load it. At exit
+    the servers this test started are waited for (and stopped by PID if they linger): a server
+    outliving the PostgreSQL server never exits (its cleanup thread dies on the lost database)."""
+    import psutil
+
+    before = {p.pid for p in _grpc_children()}
     target = PythonFileTarget(
         python_file=str(TOY_DEFS),
         attribute="defs",
         working_directory=str(TOY_DEFS.parent),
         location_name="toy",
     )
-    return create_test_daemon_workspace_context(target, instance)
+    try:
+        with create_test_daemon_workspace_context(target, instance) as ctx:
+            yield ctx
+    finally:
+        mine = [p for p in _grpc_children() if p.pid not in before]
+        _, alive = psutil.wait_procs(mine, timeout=20)
+        for proc in alive:
+            proc.terminate()
+        psutil.wait_procs(alive, timeout=10)
 
 
 def _instigator(ctx, name: str, kind: InstigatorType):
