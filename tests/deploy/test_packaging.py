@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -200,10 +201,18 @@ def test_dockerfile_install_steps_in_a_plain_venv(tmp_path):
     """deploy/install.sh is what the Dockerfile's builder runs; here into a fresh venv, then the
     gcp-mode check with that venv's python and its installed (non-editable) ctscan_ops."""
     venv = tmp_path / "venv"
+    # The Docker build context (.dockerignore allowlist), copied: pip builds in-tree, and a
+    # stale build/ in the checkout could put deleted modules into the wheel.
+    context = tmp_path / "context"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
+    shutil.copytree(REPO / "ctscan_ops", context / "ctscan_ops", ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "constraints.txt", "deploy/install.sh"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, context / name)
     env = {**os.environ, "TORCH_INDEX_URL": ""}
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
-        ["bash", str(REPO / "deploy" / "install.sh"), str(venv), str(REPO)],
+        ["bash", str(context / "deploy" / "install.sh"), str(venv), str(context)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,1 +1,0 @@
-"""Feedback: SQLite -> Firestore migration, parity, the store interface (see README.md)."""

@@ -1,1 +1,0 @@
-"""Model registry: content-addressed checkpoints on GCS, versions, CAS aliases, gated promotion."""
