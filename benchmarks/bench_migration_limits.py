@@ -30,7 +30,7 @@ def main() -> int:
 
     import os
 
-    from ctscan_ops.feedback.world import generate_feedback_db
+    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
     from ctscan_ops.feedback import firestore_limits, migrate, schema, source
     from ctscan_ops.sandbox.processes import stop_group

@@ -18,7 +18,7 @@ import time
 from contextlib import closing
 
 import pytest
-from ctscan_ops.feedback.world import generate_feedback_db
+from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 from google.api_core import exceptions as gexc
 
 from ctscan_ops.feedback import firestore_limits as fl

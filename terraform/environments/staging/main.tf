@@ -167,3 +167,23 @@ module "monitoring" {
 
   common_labels = local.common_labels
 }
+
+# Dagster on GKE (deploy/README.md): Cloud SQL, runtime identity, compute logs, artifacts.
+module "dagster_platform" {
+  source = "../../modules/dagster_platform"
+
+  project_id              = var.project_id
+  region                  = var.region
+  name_prefix             = "dagster-staging"
+  network_id              = "projects/${var.project_id}/global/networks/default"
+  sql_high_availability   = false
+  compute_log_bucket_name = "ct-scan-dagster-logs-482907-staging"
+  artifacts_bucket_name   = "ct-scan-artifacts-482907-staging"
+
+  runtime_bucket_roles = {
+    (module.storage.models_bucket_name)     = ["roles/storage.objectViewer"]
+    (module.storage.drift_logs_bucket_name) = ["roles/storage.objectViewer"]
+  }
+
+  common_labels = local.common_labels
+}
