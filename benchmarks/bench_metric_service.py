@@ -53,8 +53,9 @@ def serve(db: Path, legacy: bool):
 
 def bare_call(client: Any, start: float, end: float) -> tuple[float, int]:
     """One list_time_series call (all pages consumed, nothing converted): seconds, points."""
-    from ctscan_ops.alerting.engine.metric_source import _interval
     from google.cloud import monitoring_v3
+
+    from ctscan_ops.alerting.engine.metric_source import _interval
 
     t0 = time.perf_counter()
     pager = client.list_time_series(

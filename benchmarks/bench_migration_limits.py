@@ -30,11 +30,10 @@ def main() -> int:
 
     import os
 
-    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
-
     from ctscan_ops.feedback import firestore_limits, migrate, schema, source
     from ctscan_ops.sandbox.processes import stop_group
     from ctscan_ops.sandbox.services import start_service
+    from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
     db = tmp / "feedback.db"

@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ctscan_ops.alerting.engine import evaluator
 from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger
+from ctscan_ops.alerting.engine import evaluator
 from ctscan_ops.alerting.engine.evaluator import (
     Incident,
     aligned_condition_values,

@@ -18,12 +18,12 @@ import time
 from contextlib import closing
 
 import pytest
-from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 from google.api_core import exceptions as gexc
 
 from ctscan_ops.feedback import firestore_limits as fl
 from ctscan_ops.feedback import migrate, schema, source
 from ctscan_ops.feedback.migrate import Target
+from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
 from .conftest import END, START
 
