@@ -281,14 +281,28 @@ def test_catalog_module_resolves_like_the_python_catalog(catalog_harness):
             assert got == want, (env, key)
             for c in policy["conditions"]:
                 assert "${" not in c["filter"] and "${" not in (c["denominator_filter"] or "")
-            if "service_name" in json.dumps(catalog()["policies"][key]["condition"]["filter"]):
+            raw = catalog()["policies"][key]
+            first = raw["condition"] if "condition" in raw else raw["conditions"][0]
+            if "service_name" in json.dumps(first["filter"]):
                 assert f'"svc-{env}"' in policy["conditions"][0]["filter"]
+            assert policy["combiner"] == raw.get("combiner", "OR"), (env, key)
     # Per-environment differences of the original project survive (section 6).
     assert tf["dev"]["high_latency"]["conditions"][0]["threshold_value"] == 5000
     assert tf["prod"]["high_latency"]["conditions"][0]["threshold_value"] == 2000
     assert tf["staging"]["high_latency"]["enabled"] is True  # staging runs P1/P2
     assert tf["prod"]["high_latency"]["enabled"] is False  # prod: shadow mode
     assert all(p["enabled"] for p in tf["prod"].values() if p["severity"] == "P0")
+    # Multi-condition policies: the guarded ratio policies are AND of the ratio and a
+    # request-count floor whose value is per environment (the condition's own environments).
+    for key in ("api_downtime", "high_error_rate", "elevated_error_rate"):
+        for env in ENVS:
+            p = tf[env][key]
+            assert p["combiner"] == "AND" and len(p["conditions"]) == 2, (env, key)
+            guard = p["conditions"][1]
+            assert "request_count" in guard["filter"] and guard["denominator_filter"] is None
+            assert guard["comparison"] == "COMPARISON_GT"
+    assert tf["staging"]["high_error_rate"]["conditions"][1]["threshold_value"] == 0.4
+    assert tf["dev"]["high_error_rate"]["conditions"][1]["threshold_value"] == 0
 
 
 def test_catalog_module_rejects_unknown_override(tmp_path):
