@@ -12,8 +12,9 @@ This module picks the floor from recorded series and labelled incident windows:
   scored against the windows with :func:`ctscan_ops.alerting.shadow.quality.score`;
 * the answer is the lowest floor with no false incident that still detects every labelled window
   the unguarded policy detected; if no floor removes every false incident without missing one,
-  the lowest floor with the fewest false incidents among those that miss none (``complete`` is
-  then False and the report says so);
+  there is no answer (``floor`` None: a guard that only thins the false pages also blinds the
+  policy whenever traffic is below it), and the lowest floor with the fewest false incidents
+  among those that miss none is reported as ``partial_floor``, for a person to weigh;
 * the value written to the catalog is the shortest decimal in ``[floor, next candidate)``, the
   interval over which the outcome on this data is identical.
 
@@ -46,9 +47,10 @@ class _Run:
 class FloorChoice:
     """The chosen floor and the evidence for it (JSON-ready with :meth:`as_dict`)."""
 
-    floor: float | None  # value for the catalog (None: no candidate keeps every labelled one)
+    floor: float | None  # value for the catalog (None: no floor removes every false incident
+    #                      without missing a labelled one, or nothing to remove)
     exact_floor: float | None  # the candidate it stands for
-    complete: bool  # every false incident removed
+    complete: bool  # every false incident removed (with ``floor``, or there were none)
     incidents_before: int
     false_before: int
     incidents_after: int
@@ -60,6 +62,7 @@ class FloorChoice:
     lowest_missing_floor: float | None  # the lowest candidate that misses a labelled window
     reason: str
     table: list[dict[str, Any]] = field(default_factory=list)
+    partial_floor: float | None = None  # fewest false incidents without a miss, when incomplete
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class FloorChoice:
             "detected_after": self.detected_after,
             "traffic_above_floor": self.traffic_above_floor,
             "lowest_missing_floor": self.lowest_missing_floor,
+            "partial_floor": self.partial_floor,
             "reason": self.reason,
         }
 
@@ -183,14 +187,17 @@ def choose_floor(
     has = ~np.isnan(v)
     share = float(np.count_nonzero(v[has] > value) / np.count_nonzero(has)) if has.any() else None
     kept = f"keeps {len(det)}/{labelled} labelled incident(s)"
-    reason = (
-        f"lowest floor removing all {false0} false incident(s); {kept}"
-        if false == 0
-        else f"removes {false0 - false} of {false0} false incident(s) ({false} remain: a higher "
-        f"floor would miss a labelled incident); {kept}"
-    )
+    above = "" if share is None else f"; traffic is above it on {share:.0%} of the ticks"
+    if false == 0:
+        reason = f"lowest floor removing all {false0} false incident(s); {kept}{above}"
+    else:
+        reason = (
+            f"no floor removes all {false0} false incident(s) without missing a labelled one "
+            f"(a floor of {value:g} would remove {false0 - false} and {kept}{above}); none set"
+        )
     return FloorChoice(
-        floor=value,
+        floor=value if false == 0 else None,
+        partial_floor=None if false == 0 else value,
         exact_floor=f,
         complete=false == 0,
         incidents_before=inc0,
