@@ -135,6 +135,7 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
         )
     windows, verdicts = read_labels(args.labels)
     pairs = [(w.start, w.end) for w in windows]
+    values, gate_note = _gate_by_other_conditions(policy, series, ticks, values)
     c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
     doc = tune(values, ticks, pairs, c1, params, current=current)
     notes = []
@@ -144,14 +145,19 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
         )
     if len(policy.conditions) > 1:
         notes.append(
-            f"only condition[0] is tuned; {len(policy.conditions) - 1} more condition(s) unchanged"
+            f"only condition[0] is tuned; {len(policy.conditions) - 1} more condition(s) stay "
+            f"fixed at their catalog values (combiner {policy.combiner})"
         )
+    if gate_note:
+        notes.append(gate_note)
     head = {
         "policy": {
             "name": policy.name,
             "environment": policy.environment,
             "severity": policy.severity,
             "condition": cond.to_dict(),
+            "combiner": policy.combiner,
+            "fixed_conditions": [c.to_dict() for c in policy.conditions[1:]],
             "auto_close": None
             if policy.auto_close_s is None
             else format_duration(policy.auto_close_s),
@@ -271,3 +277,29 @@ def add_tune_parser(alerts_subparsers: Any) -> None:
         help="also write the curve and timeline PNGs here",
     )
     p.set_defaults(func=cmd_tune)
+
+
+def _gate_by_other_conditions(
+    policy: Any, series: Any, ticks: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, str | None]:
+    """With ``combiner: AND`` the fixed conditions gate the tuned one: where they are not all
+    met (evaluated once, at their catalog values) the primary's value counts as no data, which
+    with INACTIVE missing data never violates. This restarts the primary's retest window when a
+    gate drops, so the sweep is at most as eager as the API's AND of the two states."""
+    if policy.combiner != "AND" or len(policy.conditions) < 2:
+        return values, None
+    if policy.condition.evaluation_missing_data != "EVALUATION_MISSING_DATA_INACTIVE":
+        return values, "other conditions not applied: the primary condition is not INACTIVE"
+    from ctscan_ops.alerting.engine.evaluator import evaluate
+
+    gate = np.ones(ticks.size, dtype=bool)
+    start, end = float(ticks[0]), float(ticks[-1])
+    for c in policy.conditions[1:]:
+        res = evaluate(c, series, start, end, auto_close_s=policy.auto_close_s)
+        gate &= res.conditions[0].any_met
+    gated = np.where(gate, values, np.nan)
+    share = float(np.count_nonzero(gate) / gate.size) if gate.size else 0.0
+    return gated, (
+        f"combiner AND: condition[0] swept only where the fixed condition(s) are met "
+        f"({share:.0%} of the ticks)"
+    )
