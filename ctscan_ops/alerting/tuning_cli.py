@@ -101,6 +101,7 @@ def _target(args: argparse.Namespace) -> tuple[Any, tuple[float, int] | None]:
 def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     """Build the ``alerts tune`` document (raises on bad input)."""
     from ctscan_ops.alerting import cli as backtest_cli
+    from ctscan_ops.alerting.tuning.guard import gate_primary_values
 
     params = TuningParams(
         target_fdr=args.target_fdr,
@@ -135,7 +136,7 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
         )
     windows, verdicts = read_labels(args.labels)
     pairs = [(w.start, w.end) for w in windows]
-    values, gate_note = _gate_by_other_conditions(policy, series, ticks, values)
+    values, gate_note = gate_primary_values(policy, series, ticks, values)
     c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
     doc = tune(values, ticks, pairs, c1, params, current=current)
     notes = []
@@ -277,29 +278,3 @@ def add_tune_parser(alerts_subparsers: Any) -> None:
         help="also write the curve and timeline PNGs here",
     )
     p.set_defaults(func=cmd_tune)
-
-
-def _gate_by_other_conditions(
-    policy: Any, series: Any, ticks: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, str | None]:
-    """With ``combiner: AND`` the fixed conditions gate the tuned one: where they are not all
-    met (evaluated once, at their catalog values) the primary's value counts as no data, which
-    with INACTIVE missing data never violates. This restarts the primary's retest window when a
-    gate drops, so the sweep is at most as eager as the API's AND of the two states."""
-    if policy.combiner != "AND" or len(policy.conditions) < 2:
-        return values, None
-    if policy.condition.evaluation_missing_data != "EVALUATION_MISSING_DATA_INACTIVE":
-        return values, "other conditions not applied: the primary condition is not INACTIVE"
-    from ctscan_ops.alerting.engine.evaluator import evaluate
-
-    gate = np.ones(ticks.size, dtype=bool)
-    start, end = float(ticks[0]), float(ticks[-1])
-    for c in policy.conditions[1:]:
-        res = evaluate(c, series, start, end, auto_close_s=policy.auto_close_s)
-        gate &= res.conditions[0].any_met
-    gated = np.where(gate, values, np.nan)
-    share = float(np.count_nonzero(gate) / gate.size) if gate.size else 0.0
-    return gated, (
-        f"combiner AND: condition[0] swept only where the fixed condition(s) are met "
-        f"({share:.0%} of the ticks)"
-    )

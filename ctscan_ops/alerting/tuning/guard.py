@@ -33,7 +33,16 @@ import numpy as np
 from ctscan_ops.alerting.engine.evaluator import TICK_S, condition_met
 from ctscan_ops.alerting.shadow.quality import score
 
-__all__ = ["FloorChoice", "choose_floor", "guard_floor_for_policy", "nice_floor"]
+__all__ = [
+    "FloorChoice",
+    "choose_floor",
+    "gate_primary_values",
+    "guard_evidence",
+    "guard_floor_for_policy",
+    "guard_markdown",
+    "is_guarded",
+    "nice_floor",
+]
 
 
 @dataclass(frozen=True)
@@ -250,3 +259,89 @@ def guard_floor_for_policy(
         guard_duration_s=guard_cond.duration_s,
         guard_missing_data=guard_cond.evaluation_missing_data,
     )
+
+
+def gate_primary_values(
+    policy: Any, series: Any, ticks: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, str | None]:
+    """With ``combiner: AND`` the fixed conditions gate the tuned one: where they are not all
+    met (evaluated once, at their catalog values) the primary's value counts as no data, which
+    with INACTIVE missing data never violates. This restarts the primary's retest window when a
+    gate drops, so the sweep is at most as eager as the API's AND of the two states."""
+    if policy.combiner != "AND" or len(policy.conditions) < 2:
+        return values, None
+    if policy.condition.evaluation_missing_data != "EVALUATION_MISSING_DATA_INACTIVE":
+        return values, "other conditions not applied: the primary condition is not INACTIVE"
+    from ctscan_ops.alerting.engine.evaluator import evaluate
+
+    gate = np.ones(ticks.size, dtype=bool)
+    start, end = float(ticks[0]), float(ticks[-1])
+    for c in policy.conditions[1:]:
+        res = evaluate(c, series, start, end, auto_close_s=policy.auto_close_s)
+        gate &= res.conditions[0].any_met
+    gated = np.where(gate, values, np.nan)
+    share = float(np.count_nonzero(gate) / gate.size) if gate.size else 0.0
+    return gated, (
+        f"combiner AND: condition[0] swept only where the fixed condition(s) are met "
+        f"({share:.0%} of the ticks)"
+    )
+
+
+def is_guarded(policy: Any) -> bool:
+    """A ratio policy ANDed with a single-series condition without denominator (the guard)."""
+    return (
+        policy.combiner == "AND"
+        and len(policy.conditions) == 2
+        and policy.conditions[0].is_ratio
+        and not policy.conditions[1].is_ratio
+    )
+
+
+def guard_evidence(
+    policy: Any, series: Sequence[Any], start: float, end: float, windows: Iterable[Any]
+) -> dict[str, Any] | None:
+    """The tuning report's ``guard`` entry: the floor in force and what the data would choose."""
+    if not is_guarded(policy):
+        return None
+    choice = guard_floor_for_policy(policy, series, start, end, windows)
+    in_force = policy.conditions[1].threshold_value
+    chosen = 0.0 if choice.floor is None else choice.floor
+    return {
+        "floor_in_force": in_force,
+        "matches_data": math.isclose(in_force, chosen, rel_tol=1e-9, abs_tol=1e-12),
+        **choice.as_dict(),
+    }
+
+
+def guard_markdown(environment: str, docs: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of the guards in tuning documents (empty string without guards)."""
+    from ctscan_ops.common.markdown import md_table
+
+    rows = []
+    for name in sorted(docs):
+        g = docs[name].get("guard")
+        if not g:
+            continue
+        rows.append(
+            [
+                f"`{name}`",
+                f"{g['floor_in_force']:g}",
+                "none" if g["floor"] is None else f"{g['floor']:g}",
+                f"{g['false_incidents_before']} -> {g['false_incidents_after']}",
+                f"{g['detected_after']}/{g['labelled_incidents']}",
+                "-" if g["traffic_above_floor"] is None else f"{g['traffic_above_floor']:.0%}",
+                g["reason"],
+            ]
+        )
+    if not rows:
+        return ""
+    header = [
+        "policy",
+        "floor in force (req/s)",
+        "floor the data chooses",
+        "false incidents (unguarded -> guarded)",
+        "labelled kept",
+        "ticks above floor",
+        "why",
+    ]
+    return f"\n### Minimum-traffic guards, `{environment}`\n\n" + md_table(header, rows) + "\n"
