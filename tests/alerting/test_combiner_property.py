@@ -154,3 +154,36 @@ def test_and_needs_every_condition_hand_case() -> None:
     assert [(i.open, i.close, i.peak) for i in res.incidents] == [(T0 + 60, T0 + 120, 5.0)]
     orp = Policy("p", "p", "P1", (cond("m"), cond("m2")), None, combiner="OR")
     assert len(evaluate(orp, [a, b], T0, T0 + 120, warmup=False).incidents) == 2
+
+
+def test_shadow_advance_follows_the_combined_policy() -> None:
+    """The sensor's incremental path sees the guarded (AND) incidents, chunk by chunk."""
+    from ctscan_ops.alerting.catalog import load_catalog
+    from ctscan_ops.alerting.shadow.evaluation import advance
+
+    policy = load_catalog().resolve("high_error_rate", "staging")
+    rc = "run.googleapis.com/request_count"
+    res = {"service_name": "ct-scan-api-staging"}
+    minutes = np.arange(240)
+    t = (T0 + 60 * minutes).astype(float)
+    ok = np.where(minutes < 120, 2.0, 100.0)  # quiet, then busy (0.03 vs 1.7 req/s)
+    err = np.where((minutes == 30) | ((minutes >= 180) & (minutes < 190)), 30.0, 0.0)
+    err[30] = 1.0
+    series = [
+        TimeSeries(
+            rc, t, v, {"response_code_class": cls}, "cloud_run_revision", res, metric_kind="DELTA"
+        )
+        for cls, v in (("2xx", ok), ("5xx", err))
+    ]
+    full = evaluate(policy, series, T0 + 600, T0 + 239 * 60)
+    alone = evaluate(policy.conditions[0], series, T0 + 600, T0 + 239 * 60)
+    assert len(alone.incidents) == 2 and len(full.incidents) == 1  # quiet error guarded away
+    state: dict = {}
+    events = []
+    through = T0 + 540
+    for stop in (T0 + 100 * 60, T0 + 185 * 60, T0 + 239 * 60):
+        ev, state = advance(policy, series, state, through, stop)
+        events += ev
+        through = stop
+    opens = [e for e in events if e.kind == "open"]
+    assert [(e.at, e.incident_id) for e in opens] == [(i.open, i.id) for i in full.incidents]
