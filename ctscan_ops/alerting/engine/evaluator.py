@@ -1119,7 +1119,7 @@ def evaluate(
     warmup: bool = True,
     tick_s: int = TICK_S,
 ) -> EvaluationResult:
-    """Evaluate a policy (combiner OR here; AND*: :mod:`.combine`) or one condition.
+    """Evaluate a policy (all conditions, combiner OR) or one condition over ``[start, end]``.
 
     With ``warmup`` the ticks start ``duration`` earlier, so the state at ``start`` already
     reflects the retest window (points before ``start`` must be in ``series`` for that); the
@@ -1127,12 +1127,11 @@ def evaluate(
     (an incident may have opened during the warm-up).
     """
     if isinstance(target, Policy) and target.combiner != "OR" and len(target.conditions) > 1:
-        from ctscan_ops.alerting.engine.combine import evaluate_policy  # AND / AND_WITH_MATCHING_
+        # AND / AND_WITH_MATCHING_RESOURCE: per-condition states combined one layer above
+        from ctscan_ops.alerting.engine.combine import evaluate_policy
 
-        return evaluate_policy(  # RESOURCE: per-condition states combined one layer above
-            target, series, start, end, auto_close_s=auto_close_s, policy_name=policy_name,
-            warmup=warmup, tick_s=tick_s,
-        )  # fmt: skip
+        kw = {"auto_close_s": auto_close_s, "policy_name": policy_name, "warmup": warmup}
+        return evaluate_policy(target, series, start, end, tick_s=tick_s, **kw)
     if isinstance(target, Policy):
         conditions = list(target.conditions)
         auto_close = target.auto_close_s if auto_close_s is None else auto_close_s
