@@ -4,10 +4,15 @@ The YAML is the single source of truth for Terraform and for shadow evaluation, 
 validated here the way the Monitoring API would validate the deployed policy: a catalog that
 loads here is one Terraform can apply. Every error names the policy and the field.
 
-Resolution for an environment applies, in order: the catalog's condition, the catalog's
-``environments.<env>`` overrides, then ``alert_overrides[<policy>]`` (tuning output, the
-Terraform variable of the same name), and substitutes ``${service_name}`` / ``${environment}``
-in the filters.
+Resolution for an environment applies, in order: the catalog's condition, the condition's own
+``environments.<env>`` (threshold_value / duration of any condition, e.g. a guard's floor), the
+policy's ``environments.<env>`` overrides, then ``alert_overrides[<policy>]`` (tuning output, the
+Terraform variable of the same name) -- the last two change only the primary condition
+(``conditions[0]``) -- and substitutes ``${service_name}`` / ``${environment}`` in the filters.
+
+A policy has one ``condition:`` or a list ``conditions: [...]`` (plus the older
+``additional_conditions``), at most 6, combined by ``combiner`` OR | AND |
+AND_WITH_MATCHING_RESOURCE like the API's ``AlertPolicy.combiner``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ctscan_ops.alerting.engine.filters import FilterError, parse_filter
 
 __all__ = [
     "ALIGNERS",
+    "COMBINERS",
     "COMPARISONS",
     "ENVIRONMENTS",
     "MISSING_DATA_MODES",
@@ -105,13 +111,16 @@ _CONDITION_KEYS = {
     "duration",
     "trigger",
     "evaluation_missing_data",
+    "environments",
 }
+COMBINERS = ("OR", "AND", "AND_WITH_MATCHING_RESOURCE")
 _POLICY_KEYS = {
     "display_name",
     "severity",
     "runbook",
     "notify",
     "condition",
+    "conditions",
     "additional_conditions",
     "combiner",
     "auto_close",
@@ -119,6 +128,7 @@ _POLICY_KEYS = {
     "enabled",
 }
 _OVERRIDE_KEYS = {"threshold_value", "duration", "enabled"}
+_CONDITION_OVERRIDE_KEYS = {"threshold_value", "duration"}
 
 
 class CatalogError(ValueError):
@@ -224,7 +234,10 @@ class Condition:
 
 @dataclass(frozen=True)
 class Policy:
-    """One alert policy; ``conditions[0]`` is the catalog's ``condition``."""
+    """One alert policy; ``conditions[0]`` is the primary condition (the catalog's
+    ``condition``, or the first of ``conditions``): the one environment overrides, tuning and
+    ``alert_overrides`` change. ``combiner`` is the API's: OR, AND, AND_WITH_MATCHING_RESOURCE
+    (semantics in :mod:`ctscan_ops.alerting.engine.combine`)."""
 
     name: str
     display_name: str
@@ -237,6 +250,9 @@ class Policy:
     environments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     enabled: bool | None = None  # None: P0 enabled, P1/P2 shadow (disabled)
     environment: str | None = None  # set once resolved for an environment
+    # per condition (same order as ``conditions``): its own ``environments`` overrides of
+    # threshold_value / duration (e.g. the per-environment floor of a minimum-traffic guard)
+    condition_environments: tuple[Mapping[str, Mapping[str, Any]], ...] = ()
 
     @property
     def condition(self) -> Condition:
@@ -538,20 +554,30 @@ def _parse_policy(name: str, raw: Any) -> Policy:
     severity = raw.get("severity")
     if severity not in SEVERITIES:
         raise CatalogError(f"{where}: severity must be one of {SEVERITIES}, got {severity!r}")
-    if "condition" not in raw:
-        raise CatalogError(f"{where}: condition is required")
-    conditions = [parse_condition(raw["condition"], f"{where}: condition")]
+    raw_conditions: list[tuple[Any, str]] = []
+    if "condition" in raw and "conditions" in raw:
+        raise CatalogError(f"{where}: give either condition or conditions, not both")
+    if "condition" in raw:
+        raw_conditions.append((raw["condition"], f"{where}: condition"))
+    elif "conditions" in raw:
+        listed = raw["conditions"]
+        if not isinstance(listed, list) or not listed:
+            raise CatalogError(f"{where}: conditions must be a non-empty list")
+        raw_conditions += [(c, f"{where}: conditions[{i}]") for i, c in enumerate(listed)]
+    else:
+        raise CatalogError(f"{where}: condition (or conditions) is required")
     extra = raw.get("additional_conditions") or []
     if not isinstance(extra, list):
         raise CatalogError(f"{where}: additional_conditions must be a list")
-    for i, c in enumerate(extra):
-        conditions.append(parse_condition(c, f"{where}: additional_conditions[{i}]"))
-    if len(conditions) > 6:
+    raw_conditions += [(c, f"{where}: additional_conditions[{i}]") for i, c in enumerate(extra)]
+    if len(raw_conditions) > 6:
         raise CatalogError(f"{where}: at most 6 conditions per policy (API limit)")
-    combiner = str(raw.get("combiner") or "OR")
-    if combiner != "OR":
+    conditions = [parse_condition(c, w) for c, w in raw_conditions]
+    cond_envs = tuple(_parse_condition_environments(c, w) for c, w in raw_conditions)
+    combiner = str(raw.get("combiner") or "OR").upper()
+    if combiner not in COMBINERS:
         raise CatalogError(
-            f"{where}: combiner {combiner!r} is not supported by the evaluator (only OR)"
+            f"{where}: combiner {combiner!r} is not supported (supported: {', '.join(COMBINERS)})"
         )
     auto_close = raw.get("auto_close")
     auto_close_s = (
@@ -584,7 +610,29 @@ def _parse_policy(name: str, raw: Any) -> Policy:
         notify=tuple(str(n) for n in notify),
         environments=env_over,
         enabled=enabled,
+        condition_environments=cond_envs,
     )
+
+
+def _parse_condition_environments(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """A condition's own ``environments`` (threshold_value / duration per environment)."""
+    envs = raw.get("environments") if isinstance(raw, Mapping) else None
+    if envs is None:
+        return {}
+    if not isinstance(envs, Mapping):
+        raise CatalogError(f"{where}.environments: must be a mapping")
+    out: dict[str, dict[str, Any]] = {}
+    for env, ov in envs.items():
+        w = f"{where}.environments.{env}"
+        if env not in ENVIRONMENTS:
+            raise CatalogError(f"{w}: unknown environment {env!r} (known: {ENVIRONMENTS})")
+        if isinstance(ov, Mapping) and set(ov) - _CONDITION_OVERRIDE_KEYS:
+            raise CatalogError(
+                f"{w}: unknown override(s) {sorted(set(ov) - _CONDITION_OVERRIDE_KEYS)} "
+                f"(allowed per condition: {sorted(_CONDITION_OVERRIDE_KEYS)})"
+            )
+        out[str(env)] = _parse_overrides(ov, w)
+    return out
 
 
 def parse_catalog(doc: Any, source: str = "<catalog>") -> Catalog:
@@ -723,6 +771,15 @@ def resolve_policy(
                 else substitute(cond.denominator_filter, variables, f"{where}.denominator_filter")
             ),
         )
+        cond_over = (
+            policy.condition_environments[i].get(environment, {})
+            if i < len(policy.condition_environments)
+            else {}
+        )
+        if "threshold_value" in cond_over:
+            c = replace(c, threshold_value=cond_over["threshold_value"])
+        if "duration_s" in cond_over:
+            c = replace(c, duration_s=cond_over["duration_s"])
         if i == 0:
             if "threshold_value" in over:
                 c = replace(c, threshold_value=over["threshold_value"])

@@ -67,7 +67,14 @@ from ctscan_ops.alerting.catalog import (
 )
 from ctscan_ops.alerting.engine.evaluator import EvaluationError, EvaluationResult, evaluate, iso
 from ctscan_ops.alerting.engine.filters import FilterError
-from ctscan_ops.alerting.engine.io import InputError, parse_time, read_labels, read_series
+from ctscan_ops.alerting.engine.io import (
+    InputError,
+    api_policy_to_catalog,
+    is_api_policy,
+    parse_time,
+    read_labels,
+    read_series,
+)
 from ctscan_ops.alerting.engine.series import SeriesError, TimeSeries
 from ctscan_ops.alerting.shadow.quality import score
 
@@ -118,10 +125,15 @@ def _policy_from_file(spec: str) -> Policy:
                 f"({', '.join(catalog.policies)})"
             )
         return next(iter(catalog.policies.values()))
-    if isinstance(doc, dict) and "condition" in doc:
+    if isinstance(doc, dict) and is_api_policy(doc):  # the API's AlertPolicy JSON
+        doc = api_policy_to_catalog(doc, str(path))
+    if isinstance(doc, dict) and ("condition" in doc or "conditions" in doc):
         wrapped = {"catalog_version": 0, "policies": {name or _snake(path.stem): doc}}
         return next(iter(parse_catalog(wrapped, str(path)).policies.values()))
-    raise InputError(f"{path}: expected a policy (with 'condition') or a catalog ('policies')")
+    raise InputError(
+        f"{path}: expected a policy (with 'condition', 'conditions' or the API's "
+        "conditions[].conditionThreshold) or a catalog ('policies')"
+    )
 
 
 def _snake(text: str) -> str:
@@ -251,6 +263,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
             "name": policy.name,
             "environment": policy.environment,
             "severity": policy.severity,
+            "combiner": policy.combiner,
             "content_hash": policy.content_hash,
             "conditions": [c.to_dict() for c in policy.conditions],
             "auto_close": None

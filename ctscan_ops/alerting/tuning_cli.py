@@ -101,6 +101,7 @@ def _target(args: argparse.Namespace) -> tuple[Any, tuple[float, int] | None]:
 def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     """Build the ``alerts tune`` document (raises on bad input)."""
     from ctscan_ops.alerting import cli as backtest_cli
+    from ctscan_ops.alerting.tuning.guard import gate_primary_values
 
     params = TuningParams(
         target_fdr=args.target_fdr,
@@ -135,6 +136,7 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
         )
     windows, verdicts = read_labels(args.labels)
     pairs = [(w.start, w.end) for w in windows]
+    values, gate_note = gate_primary_values(policy, series, ticks, values)
     c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
     doc = tune(values, ticks, pairs, c1, params, current=current)
     notes = []
@@ -144,14 +146,19 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
         )
     if len(policy.conditions) > 1:
         notes.append(
-            f"only condition[0] is tuned; {len(policy.conditions) - 1} more condition(s) unchanged"
+            f"only condition[0] is tuned; {len(policy.conditions) - 1} more condition(s) stay "
+            f"fixed at their catalog values (combiner {policy.combiner})"
         )
+    if gate_note:
+        notes.append(gate_note)
     head = {
         "policy": {
             "name": policy.name,
             "environment": policy.environment,
             "severity": policy.severity,
             "condition": cond.to_dict(),
+            "combiner": policy.combiner,
+            "fixed_conditions": [c.to_dict() for c in policy.conditions[1:]],
             "auto_close": None
             if policy.auto_close_s is None
             else format_duration(policy.auto_close_s),

@@ -1,7 +1,7 @@
 """Semantic drift of alert policies: what is deployed (state) vs what the catalog says.
 
 Terraform's own drift detection says *that* an alert policy changed; this says *how it matters*:
-for every catalog policy, the deployed ``enabled`` flag and each condition's
+for every catalog policy, the deployed ``enabled`` flag, the ``combiner`` and each condition's
 ``threshold_value`` and ``duration`` (read from the ``google_monitoring_alert_policy``
 instances in state, keyed by the ``for_each`` key) against the catalog resolved for the
 environment (catalog base < ``environments.<env>`` < ``alert_overrides``; P1/P2 enabled per the
@@ -85,6 +85,7 @@ def deployed_policies(snapshot: StateSnapshot) -> dict[str, dict[str, Any]]:
         out[key] = {
             "address": res.address,
             "enabled": res.values.get("enabled"),
+            "combiner": res.values.get("combiner"),
             "display_name": res.values.get("display_name"),
             "conditions": conditions,
         }
@@ -113,6 +114,7 @@ def expected_policies(
         out[key] = {
             "enabled": enabled,
             "severity": policy.severity,
+            "combiner": policy.combiner,
             "conditions": [
                 {"threshold_value": c.threshold_value, "duration_s": c.duration_s}
                 for c in policy.conditions
@@ -138,6 +140,16 @@ def compare_policies(
         if bool(dep.get("enabled")) != bool(exp["enabled"]):
             fields.append(
                 {"field": "enabled", "deployed": dep.get("enabled"), "expected": exp["enabled"]}
+            )
+        # multi-condition policies: a changed combiner changes what opens an incident (an OR
+        # where the catalog says AND pages on the guard alone); absent in old states: not drift
+        if dep.get("combiner") is not None and dep["combiner"] != exp.get("combiner", "OR"):
+            fields.append(
+                {
+                    "field": "combiner",
+                    "deployed": dep["combiner"],
+                    "expected": exp.get("combiner", "OR"),
+                }
             )
         dep_conds = dep.get("conditions") or []
         for i, ec in enumerate(exp["conditions"]):
@@ -202,7 +214,8 @@ def deployed_overrides(
     """``alert_overrides``-shaped values of the drifted policies as deployed.
 
     Feed these to the shadow evaluation to see what the deployed (not the intended) policy does.
-    Only the primary condition's threshold/duration are expressible as overrides.
+    Only the primary condition's threshold/duration are expressible as overrides (a drifted
+    guard floor, ``conditions[1].threshold_value``, is reported but not replayed).
     """
     deployed = deployed_policies(snapshot)
     out: dict[str, dict[str, Any]] = {}

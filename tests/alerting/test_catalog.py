@@ -219,7 +219,7 @@ def _with(path: list, value) -> dict:
         (["severity"], "P3", r"severity must be one of"),
         (["environments"], {"qa": {"threshold_value": 1}}, r"unknown environment 'qa'"),
         (["environments"], {"dev": {"threshold": 1}}, r"environments.dev: unknown override"),
-        (["combiner"], "AND", r"combiner 'AND' is not supported"),
+        (["combiner"], "XOR", r"combiner 'XOR' is not supported"),
     ],
 )
 def test_validation_names_policy_and_field(path, value, message) -> None:

@@ -207,10 +207,52 @@ def test_policies_non_empty_mapping() -> None:
             parse_catalog(catalog(policies=bad))
 
 
-def test_only_the_or_combiner() -> None:
-    assert parse_catalog(catalog({"combiner": "OR"})).policies["a_policy"].combiner == "OR"
-    with pytest.raises(CatalogError, match="combiner"):
-        parse_catalog(catalog({"combiner": "AND"}))
+def test_combiners_of_the_api() -> None:
+    for comb in ("OR", "AND", "AND_WITH_MATCHING_RESOURCE", "and"):
+        got = parse_catalog(catalog({"combiner": comb})).policies["a_policy"].combiner
+        assert got == comb.upper()
+    for bad in ("XOR", "COMBINE_UNSPECIFIED"):
+        with pytest.raises(CatalogError, match=r"policy 'a_policy': combiner .* not supported"):
+            parse_catalog(catalog({"combiner": bad}))
+
+
+def test_conditions_list_with_per_condition_environments() -> None:
+    guard = condition(threshold_value=0.0, environments={"staging": {"threshold_value": 0.4}})
+    doc = catalog({"combiner": "AND", "conditions": [condition(), guard]})
+    del doc["policies"]["a_policy"]["condition"]
+    cat = parse_catalog(doc)
+    pol = cat.policies["a_policy"]
+    assert pol.combiner == "AND" and len(pol.conditions) == 2
+    assert cat.resolve("a_policy", "staging").conditions[1].threshold_value == 0.4
+    assert cat.resolve("a_policy", "prod").conditions[1].threshold_value == 0.0
+    # policy-level overrides and alert_overrides still change only the primary condition
+    over = {"a_policy": {"threshold_value": 9}}
+    res = cat.resolve("a_policy", "staging", alert_overrides=over)
+    assert [c.threshold_value for c in res.conditions] == [9.0, 0.4]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"conditions": []}, r"conditions must be a non-empty list"),
+        ({"conditions": [condition()] * 7}, r"at most 6 conditions"),
+        (
+            {"conditions": [condition(environments={"qa": {"threshold_value": 1}})]},
+            r"conditions\[0\]\.environments\.qa: unknown environment",
+        ),
+        (
+            {"conditions": [condition(environments={"dev": {"enabled": True}})]},
+            r"conditions\[0\]\.environments\.dev: unknown override",
+        ),
+    ],
+)
+def test_bad_conditions_list(change: dict[str, Any], match: str) -> None:
+    doc = catalog(change)
+    del doc["policies"]["a_policy"]["condition"]
+    with pytest.raises(CatalogError, match=match):
+        parse_catalog(doc)
+    with pytest.raises(CatalogError, match="either condition or conditions"):
+        parse_catalog(catalog({"conditions": [condition()]}))
 
 
 def test_auto_close_duration() -> None:

@@ -281,14 +281,86 @@ def test_catalog_module_resolves_like_the_python_catalog(catalog_harness):
             assert got == want, (env, key)
             for c in policy["conditions"]:
                 assert "${" not in c["filter"] and "${" not in (c["denominator_filter"] or "")
-            if "service_name" in json.dumps(catalog()["policies"][key]["condition"]["filter"]):
+            raw = catalog()["policies"][key]
+            first = raw["condition"] if "condition" in raw else raw["conditions"][0]
+            if "service_name" in json.dumps(first["filter"]):
                 assert f'"svc-{env}"' in policy["conditions"][0]["filter"]
+            assert policy["combiner"] == raw.get("combiner", "OR"), (env, key)
     # Per-environment differences of the original project survive (section 6).
     assert tf["dev"]["high_latency"]["conditions"][0]["threshold_value"] == 5000
     assert tf["prod"]["high_latency"]["conditions"][0]["threshold_value"] == 2000
     assert tf["staging"]["high_latency"]["enabled"] is True  # staging runs P1/P2
     assert tf["prod"]["high_latency"]["enabled"] is False  # prod: shadow mode
     assert all(p["enabled"] for p in tf["prod"].values() if p["severity"] == "P0")
+    # Multi-condition policies: the guarded ratio policies are AND of the ratio and a
+    # request-count floor whose value is per environment (the condition's own environments).
+    for key in ("api_downtime", "high_error_rate", "elevated_error_rate"):
+        for env in ENVS:
+            p = tf[env][key]
+            assert p["combiner"] == "AND" and len(p["conditions"]) == 2, (env, key)
+            guard = p["conditions"][1]
+            assert "request_count" in guard["filter"] and guard["denominator_filter"] is None
+            assert guard["comparison"] == "COMPARISON_GT"
+    assert tf["staging"]["high_error_rate"]["conditions"][1]["threshold_value"] == 0.4
+    assert tf["dev"]["high_error_rate"]["conditions"][1]["threshold_value"] == 0
+
+
+def test_catalog_module_reads_a_conditions_list(tmp_path):
+    """`conditions: [...]` (the list form) with AND_WITH_MATCHING_RESOURCE and per-condition
+    environment overrides: Terraform and the Python catalog resolve it alike."""
+    import yaml
+
+    from ctscan_ops.alerting.catalog import load_catalog
+
+    cond = {
+        "filter": 'metric.type="m" AND resource.type="global" AND metric.labels.s="${service_name}"',  # noqa: E501
+        "aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_MEAN"}],
+        "comparison": "COMPARISON_GT",
+        "threshold_value": 1.0,
+        "duration": "60s",
+    }
+    guard = {**cond, "threshold_value": 0.0, "duration": "0s"}
+    guard["environments"] = {"staging": {"threshold_value": 2.5, "duration": "120s"}}
+    doc = {
+        "catalog_version": 1,
+        "policies": {
+            "multi": {
+                "display_name": "multi",
+                "severity": "P0",
+                "runbook": "x.md",
+                "combiner": "AND_WITH_MATCHING_RESOURCE",
+                "conditions": [cond, guard],
+                "environments": {"staging": {"threshold_value": 7}},
+            }
+        },
+    }
+    cat_path = tmp_path / "catalog.yaml"
+    cat_path.write_text(yaml.safe_dump(doc))
+    (tmp_path / "main.tf").write_text(
+        f"""
+module "c" {{
+  source       = "{MODULES / "monitoring" / "catalog"}"
+  catalog_path = "{cat_path}"
+  environment  = "staging"
+  project_id   = "p"
+  service_name = "svc"
+}}
+
+output "p" {{
+  value = module.c.policies
+}}
+"""
+    )
+    engine = TerraformEngine(tmp_path, timeout_s=120)
+    engine.init()
+    engine.apply(engine.plan(out="p.tfplan").plan_path)
+    tf = _terraform_outputs(tmp_path)["p"]["multi"]
+    py = load_catalog(cat_path).resolve("multi", "staging", service_name="svc")
+    assert tf["combiner"] == py.combiner == "AND_WITH_MATCHING_RESOURCE"
+    got = [(float(c["threshold_value"]), c["duration"]) for c in tf["conditions"]]
+    assert got == [(c.threshold_value, f"{c.duration_s}s") for c in py.conditions]
+    assert got == [(7.0, "60s"), (2.5, "120s")]
+    assert all('"svc"' in c["filter"] for c in tf["conditions"])
 
 
 def test_catalog_module_rejects_unknown_override(tmp_path):

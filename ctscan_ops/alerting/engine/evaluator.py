@@ -1334,6 +1334,12 @@ def evaluate(
     returned arrays cover only ticks in ``[start, end]``, and incidents that overlap it are kept
     (an incident may have opened during the warm-up).
     """
+    if isinstance(target, Policy) and target.combiner != "OR" and len(target.conditions) > 1:
+        # AND / AND_WITH_MATCHING_RESOURCE: per-condition states combined one layer above
+        from ctscan_ops.alerting.engine.combine import evaluate_policy
+
+        kw = {"auto_close_s": auto_close_s, "policy_name": policy_name, "warmup": warmup}
+        return evaluate_policy(target, series, start, end, tick_s=tick_s, **kw)
     if isinstance(target, Policy):
         conditions = list(target.conditions)
         auto_close = target.auto_close_s if auto_close_s is None else auto_close_s

@@ -54,6 +54,8 @@ from ctscan_ops.common.timeparse import parse_time
 
 __all__ = [
     "InputError",
+    "api_policy_to_catalog",
+    "is_api_policy",
     "parse_time",
     "read_labels",
     "read_series",
@@ -460,3 +462,103 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[list[LabelWindow], dict[s
             )
         )
     return out, verdicts
+
+
+# --------------------------------------------------------------------------- policy files
+_API_AGG = {
+    "alignmentPeriod": "alignment_period",
+    "perSeriesAligner": "per_series_aligner",
+    "crossSeriesReducer": "cross_series_reducer",
+    "groupByFields": "group_by_fields",
+}
+_API_COND = {
+    "filter": "filter",
+    "denominatorFilter": "denominator_filter",
+    "comparison": "comparison",
+    "thresholdValue": "threshold_value",
+    "duration": "duration",
+    "trigger": "trigger",
+    "evaluationMissingData": "evaluation_missing_data",
+}
+
+
+def is_api_policy(doc: Mapping[str, Any]) -> bool:
+    """An ``AlertPolicy`` in the API's JSON shape (``conditions[].conditionThreshold``)."""
+    conds = doc.get("conditions")
+    return isinstance(conds, list) and any(
+        isinstance(c, Mapping) and ("conditionThreshold" in c or "condition_threshold" in c)
+        for c in conds
+    )
+
+
+def _api_aggs(raw: Any, where: str) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: must be a list")
+    out = []
+    for i, a in enumerate(raw):
+        if not isinstance(a, Mapping):
+            raise InputError(f"{where}[{i}]: must be an object")
+        out.append({_API_AGG.get(k, k): v for k, v in a.items()})
+    return out
+
+
+def api_policy_to_catalog(doc: Mapping[str, Any], where: str = "policy") -> dict[str, Any]:
+    """The API's ``AlertPolicy`` JSON (camelCase or snake_case, as ``gcloud alpha monitoring
+    policies describe --format=json`` or Terraform print it) in the catalog's spelling.
+
+    Only metric-threshold conditions are evaluable; any other condition type is an error that
+    names it. ``combiner`` and ``alertStrategy.autoClose`` carry over; ``severity`` maps
+    CRITICAL/ERROR/WARNING to P0/P1/P2 (default P2: a file is never a page by accident).
+    """
+    conds = []
+    for i, c in enumerate(doc.get("conditions") or []):
+        w = f"{where}: conditions[{i}]"
+        if not isinstance(c, Mapping):
+            raise InputError(f"{w}: must be an object")
+        thr = c.get("conditionThreshold", c.get("condition_threshold"))
+        if isinstance(thr, list) and len(thr) == 1:  # Terraform state shape
+            thr = thr[0]
+        if not isinstance(thr, Mapping):
+            kinds = sorted(k for k in c if k.startswith("condition"))
+            raise InputError(
+                f"{w}: only conditionThreshold conditions can be evaluated (got {kinds or 'none'})"
+            )
+        out: dict[str, Any] = {}
+        for k, v in thr.items():
+            key = _API_COND.get(k, k)
+            if key in ("aggregations", "denominatorAggregations", "denominator_aggregations"):
+                continue
+            if key in ("forecastOptions", "forecast_options") and v:
+                raise InputError(f"{w}: forecast conditions cannot be evaluated")
+            if key in _API_COND.values():
+                out[key] = v
+        out["aggregations"] = _api_aggs(thr.get("aggregations"), f"{w}.aggregations")
+        out["denominator_aggregations"] = _api_aggs(
+            thr.get("denominatorAggregations", thr.get("denominator_aggregations")),
+            f"{w}.denominatorAggregations",
+        )
+        if out.get("denominator_filter") == "":
+            out["denominator_filter"] = None
+        out.setdefault("threshold_value", 0.0)
+        name = c.get("displayName", c.get("display_name"))
+        if name:
+            out["display_name"] = name
+        conds.append(out)
+    strategy = doc.get("alertStrategy", doc.get("alert_strategy")) or {}
+    if isinstance(strategy, list):
+        strategy = strategy[0] if strategy else {}
+    severity = {"CRITICAL": "P0", "ERROR": "P1", "WARNING": "P2"}.get(
+        str(doc.get("severity") or "").upper(), "P2"
+    )
+    policy: dict[str, Any] = {
+        "display_name": doc.get("displayName", doc.get("display_name")) or "policy",
+        "severity": severity,
+        "combiner": doc.get("combiner") or "OR",
+        "conditions": conds,
+    }
+    auto_close = strategy.get("autoClose", strategy.get("auto_close"))
+    if auto_close:
+        policy["auto_close"] = auto_close
+    return policy

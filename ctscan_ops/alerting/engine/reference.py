@@ -17,7 +17,13 @@ from ctscan_ops.alerting.catalog import Aggregation, Condition, Trigger
 from ctscan_ops.alerting.engine.filters import parse_filter
 from ctscan_ops.alerting.engine.series import TimeSeries
 
-__all__ = ["RefIncident", "reference_evaluate", "reference_incidents", "reference_values"]
+__all__ = [
+    "RefIncident",
+    "reference_evaluate",
+    "reference_incidents",
+    "reference_policy",
+    "reference_values",
+]
 
 _Q = {"99": 99.0, "95": 95.0, "50": 50.0, "05": 5.0}
 
@@ -394,5 +400,104 @@ def reference_evaluate(
         "labels": [lab for lab, _ in vals],
         "values": [v for _, v in vals],
         "met": state,
+        "incidents": incidents,
+    }
+
+
+def _same_resource(a: dict[str, str], b: dict[str, str]) -> bool:
+    for key, value in a.items():
+        if key.startswith("resource.labels.") and key in b and b[key] != value:
+            return False
+    return True
+
+
+def _no_data_for(values: Sequence[float | None], i: int, auto_close_s: int | None) -> bool:
+    """At tick i: no data for auto_close seconds, after having had data (walked literally)."""
+    if not auto_close_s:
+        return False
+    last = None
+    for j in range(i + 1):
+        if values[j] is not None:
+            last = j
+    return last is not None and (i - last) * 60 >= auto_close_s
+
+
+def reference_policy(
+    policy: Any,
+    series: Sequence[TimeSeries],
+    ticks: Sequence[float],
+    auto_close_s: int | None = None,
+) -> dict[str, Any]:
+    """A whole policy with its combiner, brute force, tick by tick.
+
+    Each condition goes through :func:`reference_evaluate` on its own; then, for every tick,
+    AND asks "does every condition have an open group?" and AND_WITH_MATCHING_RESOURCE asks,
+    for every group of the first condition, "is it open, and does every other condition have
+    an open group on the same resource (equal on the resource labels both carry)?". OR returns
+    the conditions' incidents as they are. See :mod:`ctscan_ops.alerting.engine.combine`.
+    """
+    ac = policy.auto_close_s if auto_close_s is None else auto_close_s
+    per = [reference_evaluate(c, series, ticks, ac) for c in policy.conditions]
+    if policy.combiner == "OR" or len(per) < 2:
+        return {"combiner": "OR", "per_condition": per, "groups": None, "incidents": None}
+    gt = policy.conditions[0].comparison.upper().endswith("GT")
+    n_t = len(ticks)
+    p0 = per[0]
+    # the combined groups: (labels, [for each condition: indices of its groups involved])
+    if policy.combiner == "AND":
+        units = [({}, [list(range(len(r["labels"]))) for r in per])]
+    else:
+        units = []
+        for g, lab in enumerate(p0["labels"]):
+            involved = [[g]]
+            for r in per[1:]:
+                involved.append(
+                    [h for h, other in enumerate(r["labels"]) if _same_resource(lab, other)]
+                )
+            units.append((dict(lab), involved))
+    out_groups = []
+    incidents: list[RefIncident] = []
+    for u, (lab, involved) in enumerate(units):
+        state = []
+        for i in range(n_t):
+            ok = True
+            for c, r in enumerate(per):
+                if not any(r["met"][h][i] for h in involved[c]):
+                    ok = False
+            state.append(ok)
+        out_groups.append(lab)
+        current = None
+        for i in range(n_t):
+            if state[i]:
+                if current is None:
+                    current = RefIncident(u, float(ticks[i]), None, None, None)
+                    incidents.append(current)
+                for h in involved[0]:
+                    x = p0["values"][h][i]
+                    if policy.combiner == "AND" and not p0["met"][h][i]:
+                        continue
+                    if x is not None and (
+                        current.peak is None or (x > current.peak if gt else x < current.peak)
+                    ):
+                        current.peak = x
+            elif current is not None:
+                current.close = float(ticks[i])
+                held = False
+                for c, r in enumerate(per):
+                    idx = involved[c]
+                    if not idx:
+                        continue
+                    flags = [_no_data_for(r["values"][h], i, ac) for h in idx]
+                    if policy.combiner != "AND" and c == 0:
+                        held = held or any(flags)
+                    else:
+                        held = held or all(flags)
+                current.close_reason = "auto_close" if held else "cleared"
+                current = None
+    incidents.sort(key=lambda r: (r.open, r.group))
+    return {
+        "combiner": policy.combiner,
+        "per_condition": per,
+        "groups": out_groups,
         "incidents": incidents,
     }

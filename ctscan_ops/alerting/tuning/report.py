@@ -59,6 +59,7 @@ def tune_environment(
 
     from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
     from ctscan_ops.alerting.shadow.incidents import parse_time
+    from ctscan_ops.alerting.tuning.guard import gate_primary_values, guard_evidence
     from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
     from ctscan_ops.alerting.tuning.recommend import Condition1D, incidents_for_setting, tune
 
@@ -76,8 +77,12 @@ def tune_environment(
             continue
         values = np.vstack([g.values for g in groups])
         values = values[0] if values.shape[0] == 1 else values
+        values, _ = gate_primary_values(policy, series, ticks, values)  # AND: others fixed
         c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
         doc = tune(values, ticks, windows, c1, params, current=current)
+        guard = guard_evidence(policy, series, start, end, windows)
+        if guard is not None:  # the floor in force vs the one the shadow data chooses
+            doc["guard"] = guard
         result.docs[policy.name] = doc
         rec = doc.get("recommended") or {}
         curve_key = f"{prefix}/{policy.name}-curve.png"

@@ -2,7 +2,10 @@
 # so it can be planned (and tested) offline. Precedence for the primary condition's
 # threshold_value / duration and for enabled:
 #   alert_overrides[policy]  >  catalog environments[env]  >  catalog base value
-# Additional conditions keep their catalog values.
+# Every condition may carry its own environments[env] threshold_value / duration (e.g. the floor of
+# a minimum-traffic guard), applied below the policy-level precedence for the primary condition.
+# Conditions: `condition` (one) or `conditions` (a list), then `additional_conditions`; the
+# policy's combiner (OR | AND | AND_WITH_MATCHING_RESOURCE) goes to the resource as it is.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -35,7 +38,7 @@ locals {
         p.severity == "P0" ? true : var.enable_p1_p2_alerts
       )
       conditions = [
-        for idx, c in concat([p.condition], try(p.additional_conditions, [])) : {
+        for idx, c in concat(try([p.condition], []), try(p.conditions, []), try(p.additional_conditions, [])) : {
           display_name = try(c.display_name, p.display_name)
           filter = replace(replace(replace(replace(c.filter,
             "$${service_name}", var.service_name),
@@ -62,14 +65,16 @@ locals {
             }
           ]
           comparison = c.comparison
-          threshold_value = idx != 0 ? c.threshold_value : (
-            try(var.alert_overrides[key].threshold_value, null) != null ? var.alert_overrides[key].threshold_value :
-            try(p.environments[var.environment].threshold_value, null) != null ? p.environments[var.environment].threshold_value :
+          threshold_value = (
+            idx == 0 && try(var.alert_overrides[key].threshold_value, null) != null ? var.alert_overrides[key].threshold_value :
+            idx == 0 && try(p.environments[var.environment].threshold_value, null) != null ? p.environments[var.environment].threshold_value :
+            try(c.environments[var.environment].threshold_value, null) != null ? c.environments[var.environment].threshold_value :
             c.threshold_value
           )
-          duration = idx != 0 ? c.duration : (
-            try(var.alert_overrides[key].duration, null) != null ? var.alert_overrides[key].duration :
-            try(p.environments[var.environment].duration, null) != null ? p.environments[var.environment].duration :
+          duration = (
+            idx == 0 && try(var.alert_overrides[key].duration, null) != null ? var.alert_overrides[key].duration :
+            idx == 0 && try(p.environments[var.environment].duration, null) != null ? p.environments[var.environment].duration :
+            try(c.environments[var.environment].duration, null) != null ? c.environments[var.environment].duration :
             c.duration
           )
           trigger_count           = try(c.trigger.count, null)
