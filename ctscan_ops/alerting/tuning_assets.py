@@ -77,6 +77,7 @@ def threshold_tuning_report(
     from ctscan_ops.alerting.proposal import build_proposal, put_proposal
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.tuning.guard import guard_markdown
     from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
     from ctscan_ops.alerting.tuning.report import tune_environment
     from ctscan_ops.alerting.tuning.tfvars import (
@@ -133,11 +134,13 @@ def threshold_tuning_report(
     artifacts.put_bytes(
         f"{prefix}/tfvars-diff.md", update.diff_markdown.encode(), content_type="text/markdown"
     )
+    # the tuning report, then the minimum-traffic guards' evidence (ratio policies)
+    markdown = "\n\n".join(p for p in (report_markdown(env, docs), guard_markdown(env, docs)) if p)
     proposal = build_proposal(
         environment=env,
         base_text=base_text,
         proposed_text=render(update.overrides),
-        report_markdown=report_markdown(env, docs),
+        report_markdown=markdown,
         diff_markdown=update.diff_markdown,
         docs=docs,
         days=days,
@@ -149,7 +152,7 @@ def threshold_tuning_report(
     verdicts = [(d.get("readiness") or {}).get("verdict") for d in docs.values()]
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.md(report_markdown(env, docs)),
+            "report": dg.MetadataValue.md(markdown),
             "tfvars_diff": dg.MetadataValue.md(update.diff_markdown or "(no change)"),
             "proposal_id": proposal.report_id,
             "proposal_changed": proposal.changed,
