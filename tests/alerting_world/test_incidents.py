@@ -158,7 +158,11 @@ def _run(argv, artifact_store, capsys):
     sub = parser.add_subparsers(dest="command", required=True)
     alerts = sub.add_parser("alerts")
     add_label_parser(alerts.add_subparsers(dest="alerts_command", required=True))
-    args = parser.parse_args(["alerts", *argv])
+    try:  # argument types refuse bad values at parse time (exit 2, as the contract says)
+        args = parser.parse_args(["alerts", *argv])
+    except SystemExit as exc:
+        out = capsys.readouterr()
+        return exc.code, out.out, out.err
     args.register_store_factory = lambda: RegisterStore(artifact_store)
     code = args.func(args)
     out = capsys.readouterr()

@@ -497,7 +497,12 @@ def test_workflow_has_static_plan_and_gated_apply():
     static = json.dumps(jobs["static"])
     assert "fmt -check -recursive" in static and "validate" in static and "checkov.sh" in static
     plan = json.dumps(jobs["plan"])
-    assert "-detailed-exitcode" in plan and "show -json" in plan and "upload-artifact" in plan
+    assert "-detailed-exitcode" in plan
+    # the plan JSON carries sensitive values in clear: never a workflow artifact; the apply job
+    # publishes it (and a state pull) to the bucket paths terraform_plan/terraform_state read
+    assert "upload-artifact" not in json.dumps(wf)
+    apply = json.dumps(jobs["apply"])
+    assert "show -json" in apply and "upload-terraform-artifacts" in apply
     assert jobs["plan"]["permissions"]["id-token"] == "write"  # keyless (workload identity)
     assert "environment" in jobs["apply"]
     assert "GCP_SA_KEY" not in json.dumps(wf)
