@@ -66,6 +66,7 @@ READY_MIN_HOLDOUT_DAYS = 7.0
 DEFAULT_DURATIONS_S = (0, 60, 120, 180, 300, 420, 600, 900, 1200, 1800)
 
 READY = "ready"
+PROVISIONAL = "provisional"
 NOT_READY = "not_ready"
 NOT_ENOUGH_DATA = "not_enough_data"
 
@@ -79,6 +80,11 @@ class TuningParams:
     holdout: float = DEFAULT_HOLDOUT
     max_fpr_per_tick: float = DEFAULT_MAX_FPR_PER_TICK
     durations_s: tuple[int, ...] = DEFAULT_DURATIONS_S
+    # P0: the detection-time promise (MTTD <= 5 min); a candidate slower than this on either
+    # part is never recommended. None: no bound (P1/P2).
+    max_detection_s: float | None = None
+    # readiness: false pages per week the policy may cost (catalog, per severity)
+    false_page_budget_per_week: float = 1.0
 
     def validate(self) -> None:
         if not 0.0 <= self.target_fdr <= 1.0:
@@ -91,6 +97,12 @@ class TuningParams:
             raise SweepInputError(f"max_fpr_per_tick: {self.max_fpr_per_tick} is not in [0, 1]")
         if not 0.0 < self.holdout < 1.0:
             raise SweepInputError(f"holdout: {self.holdout} is not a fraction in (0, 1)")
+        if self.max_detection_s is not None and not self.max_detection_s >= 0:
+            raise SweepInputError(f"max_detection_s: {self.max_detection_s} must be >= 0")
+        if not self.false_page_budget_per_week > 0:
+            raise SweepInputError(
+                f"false_page_budget_per_week: {self.false_page_budget_per_week} must be > 0"
+            )
         if not self.durations_s:
             raise SweepInputError("durations: need at least one candidate duration")
         for d in self.durations_s:
@@ -125,6 +137,9 @@ def _feasible(curve: DurationCurve, p: TuningParams) -> np.ndarray:
     ok &= np.nan_to_num(curve.fpr_per_tick, nan=0.0) <= p.max_fpr_per_tick + 1e-12
     if p.max_alerts_per_day is not None:
         ok &= curve.false_alerts_per_day <= p.max_alerts_per_day + 1e-12
+    if p.max_detection_s is not None:
+        for det in (curve.median_detection_s, curve.mean_detection_s):
+            ok &= np.nan_to_num(det, nan=math.inf) <= p.max_detection_s + 1e-9
     return ok
 
 
@@ -198,12 +213,17 @@ def choose(
         budget = (
             "" if p.max_alerts_per_day is None else f", <= {p.max_alerts_per_day} false alerts/day"
         )
+        mttd = (
+            ""
+            if p.max_detection_s is None
+            else f", median and mean detection <= {p.max_detection_s:g} s"
+        )
         return (
             math.nan,
             -1,
-            f"no threshold/duration reaches false discovery rate <= {p.target_fdr}{budget} and "
-            f"per-tick FPR <= {p.max_fpr_per_tick} while detecting at least one labelled "
-            "incident on the training part",
+            f"no threshold/duration reaches false discovery rate <= {p.target_fdr}{budget}"
+            f"{mttd} and per-tick FPR <= {p.max_fpr_per_tick} while detecting at least one "
+            "labelled incident on the training part",
         )
     d, i = best
     curve = curves[d]
@@ -274,6 +294,114 @@ def evidence_problems(train_q: dict, holdout_q: dict) -> list[str]:
     return out
 
 
+def holdout_problems(holdout_q: dict, current_holdout_q: dict | None, p: TuningParams) -> list[str]:
+    """Why a chosen setting is not proven on the held-out part (empty: it holds).
+
+    A recommendation must meet the targets on data it was not tuned on: held-out FDR within
+    target, at least one labelled held-out incident detected, none of those the current setting
+    detects lost, false alerts per day within budget and (P0) detection within its promise.
+    """
+    out = []
+    n, fdr = holdout_q["incidents"], holdout_q["false_discovery_rate"]
+    labelled, detected = holdout_q["labelled_incidents"], holdout_q["detected_incidents"]
+    if n == 0:
+        out.append("never fired on the held-out part")
+    if fdr is not None and fdr > p.target_fdr + 1e-12:
+        out.append(
+            f"held-out FDR {fdr:.3f} > target {p.target_fdr:g} "
+            f"({holdout_q['false_incidents']} of {n} incidents false)"
+        )
+    if labelled and not detected:
+        out.append(f"detected none of the {labelled} labelled held-out incident(s)")
+    if current_holdout_q is not None and detected < current_holdout_q["detected_incidents"]:
+        out.append(
+            f"detects {detected} of {labelled} labelled held-out incident(s) where the current "
+            f"setting detects {current_holdout_q['detected_incidents']}"
+        )
+    fpd = holdout_q["false_alerts_per_day"]
+    if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
+        out.append(f"held-out false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day:g}")
+    if p.max_detection_s is not None:
+        for key in ("median_detection_s", "mean_detection_s"):
+            det = holdout_q.get(key)
+            if det is not None and det > p.max_detection_s:
+                what = key.split("_")[0]
+                out.append(
+                    f"held-out {what} detection time {det:.0f} s > {p.max_detection_s:g} s "
+                    "(the P0 detection-time promise)"
+                )
+    return out
+
+
+def more_history(
+    days: float,
+    labelled: int,
+    p: TuningParams,
+    holdout_false_per_day: float | None = None,
+) -> dict:
+    """How much more labelled history a firm held-out verdict needs, at the observed rates.
+
+    ``days`` / ``labelled``: the whole series and the labelled incidents in it. The held-out part
+    is ``p.holdout`` of the history, so it holds ``n`` labelled incidents after
+    ``n / (rate x holdout)`` days; a firm held-out verdict needs ``MIN_READY_INCIDENTS`` of them,
+    bounding the FDR by the target (Wilson upper bound) needs ``incidents_to_show_fdr`` incidents
+    without a false one, and bounding false alerts per week by the budget needs the days of
+    :func:`~ctscan_ops.alerting.shadow.readiness.days_to_firm` in the held-out part.
+    """
+    from ctscan_ops.alerting.shadow.readiness import (
+        MIN_READY_INCIDENTS,
+        days_to_firm,
+        incidents_to_show_fdr,
+    )
+
+    h = p.holdout
+    rate = labelled / days if days > 0 else 0.0
+
+    def more_days(n_holdout: int | None) -> float | None:
+        if n_holdout is None or rate <= 0:
+            return None
+        return round(max(0.0, n_holdout / (rate * h) - days), 1)
+
+    n_fdr = incidents_to_show_fdr(p.target_fdr)
+    out: dict = {
+        "days": round(days, 2),
+        "labelled_incidents": labelled,
+        "labelled_incidents_per_day": round(rate, 4),
+        "holdout_fraction": h,
+        "holdout_incidents_for_verdict": MIN_READY_INCIDENTS,
+        "more_days_for_verdict": more_days(MIN_READY_INCIDENTS),
+        "incidents_to_show_target_fdr": n_fdr,
+        "more_days_to_show_target_fdr": more_days(n_fdr),
+        "more_days_to_bound_false_alerts": None,
+    }
+    if holdout_false_per_day is not None:
+        firm = days_to_firm(holdout_false_per_day, p.false_page_budget_per_week)
+        if firm is not None:
+            out["more_days_to_bound_false_alerts"] = round(max(0.0, firm / h - days), 1)
+    if rate <= 0:
+        out["summary"] = (
+            f"no labelled incident in {days:.1f} days: label incidents before tuning can be "
+            "judged on held-out data"
+        )
+    else:
+        out["summary"] = (
+            f"{labelled} labelled incident(s) in {days:.1f} days ({rate * 7:.2f}/week): "
+            f"{MIN_READY_INCIDENTS} in the held-out {h:.0%} need about "
+            f"{out['more_days_for_verdict']:g} more day(s) of labelled history; showing FDR "
+            f"<= {p.target_fdr:g} needs {n_fdr} held-out incidents without a false one, about "
+            f"{out['more_days_to_show_target_fdr']:g} more day(s)"
+        )
+    return out
+
+
+_ASSESS_TO_TUNING = {
+    "ready": READY,
+    "provisional": PROVISIONAL,
+    "not_ready": NOT_READY,
+    "insufficient_evidence": NOT_ENOUGH_DATA,
+}
+
+
 def readiness(holdout_q: dict | None, p: TuningParams, problems: Sequence[str]) -> dict:
     """Verdict on the held-out figures of the recommended setting (see module docstring)."""
     if problems:
@@ -302,7 +430,25 @@ def readiness(holdout_q: dict | None, p: TuningParams, problems: Sequence[str]) 
     fpd = holdout_q["false_alerts_per_day"]
     if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
         reasons.append(f"holdout false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day}")
-    return {"verdict": NOT_READY if reasons else READY, "reasons": reasons}
+    if reasons:
+        return {"verdict": NOT_READY, "reasons": reasons}
+    # the held-out figures meet the targets; are they firm? (intervals, >= 3 incidents)
+    from types import SimpleNamespace
+
+    from ctscan_ops.alerting.shadow.readiness import assess
+
+    targets = SimpleNamespace(
+        min_days=READY_MIN_HOLDOUT_DAYS,
+        fdr_target=p.target_fdr,
+        p0_mttd_target_s=math.inf if p.max_detection_s is None else p.max_detection_s,
+    )
+    severity = "P1" if p.max_detection_s is None else "P0"
+    ev = assess(severity, holdout_q["days"], holdout_q, targets, p.false_page_budget_per_week)
+    verdict = _ASSESS_TO_TUNING[ev["verdict"]]
+    out = {"verdict": verdict, "reasons": list(ev["reasons"]), "evidence": ev}
+    if ev.get("note"):
+        out["reasons"].append(ev["note"])
+    return out
 
 
 def curve_points(curve: DurationCurve) -> dict:
@@ -404,7 +550,14 @@ def tune(
         "curve_scope": "train",
         "curve": [curve_points(c) for c in curves.values()],
     }
+    if current is not None:
+        cthr, cdur = float(current[0]), int(current[1])
+        if cdur < 0 or cdur % TICK_S:
+            raise SweepInputError(f"current duration: {cdur} s is not a multiple of 60")
+        figs = evaluate_setting(v, t, windows, cond, cthr, cdur, split)
+        doc["current"] = {"threshold": cthr, "duration_s": cdur, **figs}
     holdout_q = None
+    held_out_false_rate = None
     if problems:
         doc["recommended"] = {
             "threshold": None,
@@ -417,16 +570,31 @@ def tune(
             doc["recommended"] = {"threshold": None, "duration_s": None, "reason": reason}
         else:
             figs = evaluate_setting(v, t, windows, cond, thr, dur, split)
-            holdout_q = figs["holdout"]
-            doc["recommended"] = {"threshold": thr, "duration_s": dur, "reason": None}
-            doc["train"], doc["holdout"] = figs["train"], figs["holdout"]
+            cur_h = doc["current"]["holdout"] if doc["current"] else None
+            failed = holdout_problems(figs["holdout"], cur_h, params)
+            held_out_false_rate = figs["holdout"]["false_alerts_per_day"]
+            if failed:
+                # tuned on the training part, refuted by the held-out part: not a recommendation
+                doc["recommended"] = {
+                    "threshold": None,
+                    "duration_s": None,
+                    "reason": "not proven on held-out data: " + "; ".join(failed),
+                }
+                doc["rejected"] = {"threshold": thr, "duration_s": dur, **figs, "reasons": failed}
+            else:
+                holdout_q = figs["holdout"]
+                doc["recommended"] = {"threshold": thr, "duration_s": dur, "reason": None}
+                doc["train"], doc["holdout"] = figs["train"], figs["holdout"]
     doc["readiness"] = readiness(holdout_q, params, problems)
-    if current is not None:
-        cthr, cdur = float(current[0]), int(current[1])
-        if cdur < 0 or cdur % TICK_S:
-            raise SweepInputError(f"current duration: {cdur} s is not a multiple of 60")
-        figs = evaluate_setting(v, t, windows, cond, cthr, cdur, split)
-        doc["current"] = {"threshold": cthr, "duration_s": cdur, **figs}
+    if doc["recommended"]["threshold"] is None and not problems and holdout_q is None:
+        doc["readiness"] = {
+            "verdict": NOT_READY,
+            "reasons": ["no recommendation: " + doc["recommended"]["reason"]],
+        }
+    if doc["readiness"]["verdict"] != READY:
+        days_all = t.size * TICK_S / 86400.0
+        labelled = sum(1 for a, b in windows if b >= t[0] and a <= t[-1] + TICK_S)
+        doc["more_history"] = more_history(days_all, labelled, params, held_out_false_rate)
     return doc
 
 
