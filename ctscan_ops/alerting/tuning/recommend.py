@@ -643,16 +643,30 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
         cur = d.get("current")
         cur_s = "-" if not cur else f"{cur['threshold']:g} for {cur['duration_s']} s"
         rec = d.get("recommended") or {}
+        rejected = d.get("rejected")
+        p0 = d.get("severity") == "P0"
         if rec.get("threshold") is None:
             rec_s = "none"
+            if rejected:
+                rec_s = f"none ({rejected['threshold']:g} for {rejected['duration_s']} s refuted)"
             notes.append(f"- `{name}`: {rec.get('reason')}")
         else:
             rec_s = f"**{rec['threshold']:g} for {rec['duration_s']} s**"
-        h = d.get("holdout") or {}
+            if p0:
+                rec_s += " (P0: for a human to decide)"
+        # held-out figures of what was recommended, or of the refuted candidate
+        h = d.get("holdout") or (rejected or {}).get("holdout") or {}
         verdict = d.get("readiness") or {}
         v = verdict.get("verdict", "-")
         if verdict.get("reasons") and v != READY:
-            notes.append(f"- `{name}` {v}: " + "; ".join(verdict["reasons"]))
+            reasons = verdict["reasons"]
+            if rec.get("reason") and reasons == [f"no recommendation: {rec['reason']}"]:
+                reasons = []  # already said above
+            if reasons:
+                notes.append(f"- `{name}` {v}: " + "; ".join(reasons))
+        more = d.get("more_history") or {}
+        if more.get("summary"):
+            notes.append(f"- `{name}` more labelled history: {more['summary']}")
         lines.append(
             f"| `{name}` | {cur_s} | {rec_s} | {_fmt(h.get('false_discovery_rate'))} "
             f"| {_fmt(h.get('recall'))} | {_fmt(h.get('false_alerts_per_day'))} "
@@ -663,7 +677,9 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
     lines += [
         "",
         "FDR = false discovery rate (false incidents / incidents, what ops teams call the alert's "
-        "false positive rate); holdout = the later part of the window, not used for tuning.",
+        "false positive rate); holdout = the later part of the window, not used for tuning. "
+        "A setting whose held-out figures miss the target is not recommended. P0 "
+        "recommendations are evidence for a human to decide: never applied automatically.",
     ]
     return "\n".join(lines) + "\n"
 
