@@ -6,8 +6,6 @@ construction (constant baseline, rectangular incidents, no noise).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
