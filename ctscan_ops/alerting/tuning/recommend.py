@@ -63,6 +63,7 @@ MIN_HOLDOUT_INCIDENTS = 1
 MIN_TRAIN_DAYS = 3.0
 MIN_HOLDOUT_DAYS = 1.0
 READY_MIN_HOLDOUT_DAYS = 7.0
+P0_MTTD_TARGET_S = 300.0  # the P0 detection-time promise (mean time to detect <= 5 min)
 DEFAULT_DURATIONS_S = (0, 60, 120, 180, 300, 420, 600, 900, 1200, 1800)
 
 READY = "ready"
