@@ -286,6 +286,7 @@ def alert_quality(
             "policies_judged": summary["judged"],
             "over_target": dg.MetadataValue.json(summary["over_target"]),
             "ready": dg.MetadataValue.json(summary["ready"]),
+            "provisional": dg.MetadataValue.json(summary.get("provisional", [])),
         },
     )
     return dg.MaterializeResult(
