@@ -125,3 +125,36 @@ def test_not_ready_and_insufficient():
     assert short["verdict"] == "insufficient_evidence" and short["days_to_firm_verdict"] == 4
     assert readiness("P1", 3.0, _q(), TARGETS) == "not enough data (3.0 < 7 days)"
     assert assess("P0", 30.0, _q(mttd=400.0), TARGETS)["reasons"] == ["MTTD 400s > 300s"]
+
+
+def test_catalog_false_page_budget_field():
+    from ctscan_ops.alerting.catalog import CatalogError, load_catalog, parse_catalog
+
+    cat = load_catalog()
+    assert cat.false_page_budget("P1") == 1.0 and cat.false_page_budget("P2") == 1.0
+    raw = {
+        "catalog_version": 1,
+        "policies": {"a": _raw_policy()},
+    }
+    assert parse_catalog(raw).false_page_budget_per_week == {"P0": 1.0, "P1": 1.0, "P2": 1.0}
+    assert parse_catalog({**raw, "false_page_budget_per_week": {"P2": 2}}).false_page_budget(
+        "P2"
+    ) == pytest.approx(2.0)
+    for bad, msg in (
+        ({"P3": 1}, "unknown severity 'P3'"),
+        ({"P1": 0}, r"false_page_budget_per_week.P1: must be a number > 0"),
+        ({"P1": True}, "must be a number > 0"),
+        ([1], "must be a mapping"),
+    ):
+        with pytest.raises(CatalogError, match=msg):
+            parse_catalog({**raw, "false_page_budget_per_week": bad}, "cat.yaml")
+
+
+def _raw_policy():
+    """One policy of the repository's catalog, as YAML-decoded data."""
+    import yaml
+
+    from ctscan_ops.alerting.catalog import default_catalog_path
+
+    with open(default_catalog_path(), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["policies"]["high_cpu"]
