@@ -150,7 +150,11 @@ def threshold_tuning_report(
         source={"dagster_run_id": context.run_id},
     )
     proposal_uris = put_proposal(artifacts, proposal)
-    verdicts = [(d.get("readiness") or {}).get("verdict") for d in docs.values()]
+    verdicts = [
+        (d.get("readiness") or {}).get("verdict")
+        for d in docs.values()
+        if d.get("severity") != "P0"  # a P0 is never enabled by tuning
+    ]
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report_markdown(env, docs)),

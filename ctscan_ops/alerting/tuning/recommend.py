@@ -665,6 +665,8 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
                 reasons = []  # already said above
             if reasons:
                 notes.append(f"- `{name}` {v}: " + "; ".join(reasons))
+        elif v == READY and (verdict.get("evidence") or {}).get("note"):
+            notes.append(f"- `{name}` ready, but: {verdict['evidence']['note']}")
         more = d.get("more_history") or {}
         if more.get("summary"):
             notes.append(f"- `{name}` more labelled history: {more['summary']}")
