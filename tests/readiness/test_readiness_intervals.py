@@ -94,6 +94,7 @@ def test_ready_needs_three_quiet_weeks_and_three_incidents():
     assert a["fdr_interval"][1] == pytest.approx(Z * Z / (3 + Z * Z))
     # ... and the report says plainly that 3 incidents cannot show a 2 % FDR
     assert "3 incident(s) cannot show an FDR <= 2.0%" in a["note"] and "189" in a["note"]
+    assert a["days_to_show_target_fdr"] == math.ceil(189 * 21 / 3 - 21)  # 1302 days
     b = assess("P1", 20.0, _q(), TARGETS)  # bound 1.049/week > 1
     assert b["verdict"] == "provisional"
     assert b["days_to_firm_verdict"] == 1  # 20.97 days in all

@@ -179,6 +179,7 @@ def assess(
         "false_alerts_per_week_upper": None,
         "false_page_budget_per_week": budget_per_week,
         "days_to_firm_verdict": None,
+        "days_to_show_target_fdr": None,
         "note": None,
     }
     reasons: list[str] = out["reasons"]
@@ -199,6 +200,10 @@ def assess(
             f"{_pct(fdr_ci[1])}): {n} incident(s) cannot show an FDR <= "
             f"{_pct(targets.fdr_target)}; that takes >= {n_needed} incidents without a false one"
         )
+        if n_needed is not None and n > 0:
+            more = math.ceil(max(0.0, n_needed * days / n - days))
+            out["days_to_show_target_fdr"] = more
+            out["note"] += f" (about {more} more days at the observed incident rate)"
 
     failing: list[str] = []
     if fdr is not None and fdr > targets.fdr_target:
