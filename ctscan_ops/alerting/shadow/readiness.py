@@ -203,7 +203,7 @@ def assess(
         if n_needed is not None and n > 0:
             more = math.ceil(max(0.0, n_needed * days / n - days))
             out["days_to_show_target_fdr"] = more
-            out["note"] += f" (about {more} more days at the observed incident rate)"
+            out["note"] += f" (about {more} more days of data at the observed incident rate)"
 
     failing: list[str] = []
     if fdr is not None and fdr > targets.fdr_target:

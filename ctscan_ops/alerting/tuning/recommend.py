@@ -392,6 +392,11 @@ def more_history(
             f"<= {p.target_fdr:g} needs {n_fdr} held-out incidents without a false one, about "
             f"{out['more_days_to_show_target_fdr']:g} more day(s)"
         )
+    if out["more_days_to_bound_false_alerts"] is not None:
+        out["summary"] += (
+            f"; bounding held-out false alerts within {p.false_page_budget_per_week:g}/week "
+            f"needs about {out['more_days_to_bound_false_alerts']:g} more day(s) of history"
+        )
     return out
 
 
@@ -635,8 +640,8 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
         f"### Threshold tuning, `{environment}`",
         "",
         "| policy | current | recommended | holdout FDR | holdout recall | holdout false/day "
-        "| holdout days | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| holdout days | FDR 95 % CI | false/week 95 % bound (budget) | days to firm | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for name in sorted(docs):
@@ -670,10 +675,16 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
         more = d.get("more_history") or {}
         if more.get("summary"):
             notes.append(f"- `{name}` more labelled history: {more['summary']}")
+        ev = verdict.get("evidence") or {}
+        ci = ev.get("fdr_interval")
+        ci_s = "-" if not ci else f"{ci[0]:.1%}-{ci[1]:.1%}"
+        wk = ev.get("false_alerts_per_week_upper")
+        wk_s = "-" if wk is None else f"{wk:.2f} ({ev.get('false_page_budget_per_week'):g})"
         lines.append(
             f"| `{name}` | {cur_s} | {rec_s} | {_fmt(h.get('false_discovery_rate'))} "
             f"| {_fmt(h.get('recall'))} | {_fmt(h.get('false_alerts_per_day'))} "
-            f"| {_fmt(h.get('days'), '.1f')} | {v} |"
+            f"| {_fmt(h.get('days'), '.1f')} | {ci_s} | {wk_s} "
+            f"| {_fmt(ev.get('days_to_firm_verdict'), 'd')} | {v} |"
         )
     if notes:
         lines += ["", *notes]
