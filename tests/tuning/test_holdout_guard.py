@@ -147,3 +147,27 @@ def test_no_returned_recommendation_fails_its_own_held_out_figures():
             lost = h["detected_incidents"] < doc["current"]["holdout"]["detected_incidents"]
             assert fdr_over or lost or not h["detected_incidents"]
     assert outcomes == {"recommended", "refuted"}
+
+
+def test_p0_slowest_held_out_detection_counts_too():
+    # held out: two incidents detected at once, one whose window opens 8 ticks (480 s) at 150
+    # before it reaches 300: median 0 s, mean 160 s (both within 300 s), worst 480 s: rejected
+    held = [
+        (15 * DAY + 300, [300.0] * 40),
+        (16 * DAY + 300, [300.0] * 40),
+        (17 * DAY + 300, [150.0] * 8 + [300.0] * 32),
+    ]
+    v, t, w = series([*QUIET_TRAIN, *held])
+    doc = tn.tune(v, t, w, COND, tn.TuningParams(durations_s=(0, 60), max_detection_s=300.0))
+    h = doc["rejected"]["holdout"]
+    assert (h["median_detection_s"], h["mean_detection_s"]) == (0.0, 160.0)
+    assert h["worst_detection_s"] == 480.0
+    assert doc["recommended"]["reason"] == (
+        "not proven on held-out data: held-out worst detection time 480 s > 300 s "
+        "(the P0 detection-time promise)"
+    )
+    # the same series for a P1 (no detection promise): recommended
+    assert (
+        tn.tune(v, t, w, COND, tn.TuningParams(durations_s=(0, 60)))["recommended"]["reason"]
+        is None
+    )

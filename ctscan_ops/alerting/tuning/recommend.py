@@ -323,7 +323,7 @@ def holdout_problems(holdout_q: dict, current_holdout_q: dict | None, p: TuningP
     if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
         out.append(f"held-out false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day:g}")
     if p.max_detection_s is not None:
-        for key in ("median_detection_s", "mean_detection_s"):
+        for key in ("median_detection_s", "mean_detection_s", "worst_detection_s"):
             det = holdout_q.get(key)
             if det is not None and det > p.max_detection_s:
                 what = key.split("_")[0]
@@ -332,6 +332,33 @@ def holdout_problems(holdout_q: dict, current_holdout_q: dict | None, p: TuningP
                     "(the P0 detection-time promise)"
                 )
     return out
+
+
+def worst_detection_s(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    cond: Condition1D,
+    threshold: float,
+    duration_s: int,
+    since: float,
+) -> float | None:
+    """Slowest detection among the labelled windows that end at or after ``since`` (the held-out
+    part), from the evaluator's own incidents: first overlapping incident's open minus the
+    window's start (as :func:`ctscan_ops.alerting.shadow.quality.score`). None: none detected."""
+    incs: list[tuple[float, float | None]] = []
+    for row in np.atleast_2d(values):
+        incs += incidents_for_setting(row, ticks, cond, threshold, duration_s)
+    end = float(ticks[-1]) + TICK_S
+    worst = None
+    for ws, we in windows:
+        if we < since:
+            continue
+        opens = [o for o, c in incs if o <= we and (end if c is None else c) > ws]
+        if opens:
+            d = max(0.0, min(opens) - ws)
+            worst = d if worst is None else max(worst, d)
+    return worst
 
 
 def more_history(
@@ -576,6 +603,10 @@ def tune(
             doc["recommended"] = {"threshold": None, "duration_s": None, "reason": reason}
         else:
             figs = evaluate_setting(v, t, windows, cond, thr, dur, split)
+            if params.max_detection_s is not None:  # P0: the slowest held-out detection too
+                figs["holdout"]["worst_detection_s"] = worst_detection_s(
+                    v, t, windows, cond, thr, dur, float(t[split])
+                )
             cur_h = doc["current"]["holdout"] if doc["current"] else None
             failed = holdout_problems(figs["holdout"], cur_h, params)
             held_out_false_rate = figs["holdout"]["false_alerts_per_day"]
