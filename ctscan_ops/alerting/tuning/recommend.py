@@ -29,10 +29,24 @@ Evidence (else ``recommended`` is null with the reason)
     Fewer labelled incidents cannot distinguish a tuned threshold from luck; fewer days cannot
     estimate false alerts per day.
 
+Held-out proof (else ``recommended`` is null with ``not proven on held-out data: ...``)
+    The setting chosen on the training part is scored on the holdout part; it is *not*
+    recommended when there it never fires, its FDR is over target, it detects none of the
+    labelled held-out incidents, it detects fewer of them than the current setting, its false
+    alerts per day exceed the budget, or (P0, ``max_detection_s``) its median, mean or slowest
+    detection exceeds the detection-time promise. The refuted candidate and its figures are
+    kept under ``rejected``; ``more_history`` says how much more labelled history a firm
+    held-out verdict needs at the observed incident rate (:func:`more_history`).
+
 Readiness (whether enabling is justified; what the Terraform file enables)
     ``ready``: a recommendation exists and on the holdout part, covering >= 7 days
     (``READY_MIN_HOLDOUT_DAYS``), it fired at least once, detected at least one labelled incident,
-    its FDR <= target, its false alerts per day <= budget and its per-tick FPR <= bound.
+    its FDR <= target, its false alerts per day <= budget and its per-tick FPR <= bound, and
+    the uncertainty rules of :func:`ctscan_ops.alerting.shadow.readiness.assess` hold (>= 3
+    labelled held-out incidents, 95 % upper bound of false alerts per week within the
+    severity's budget); ``evidence`` carries the intervals.
+    ``provisional``: the figures meet the targets but a bound is still too wide (with the days
+    to a firm verdict).
     ``not_enough_data``: the holdout part covers fewer than 7 days, or evidence is insufficient.
     ``not_ready``: otherwise, with the failing figures as reasons.
 """
