@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.alerting.settings import AlertingSettings
-from ctscan_ops.alerting.shadow.readiness import readiness, readiness_summary
+from ctscan_ops.alerting.shadow.readiness import assess, readiness_summary, verdict_text
 from ctscan_ops.common.markdown import md_table
 from ctscan_ops.partitions import daily_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
@@ -197,6 +197,8 @@ def alert_quality(
         n_days = qd["days"] if has_data else 0.0
         if variant == "catalog":
             all_ids.update(i.id for i in res.incidents)
+        budget = catalog.false_page_budget(policy.severity)
+        detail = assess(policy.severity, n_days, qd, alerting, budget)
         results.append(
             {
                 "environment": env,
@@ -207,7 +209,8 @@ def alert_quality(
                 "threshold": policy.condition.threshold_value,
                 "duration_s": policy.condition.duration_s,
                 "quality": qd,
-                "readiness": readiness(policy.severity, n_days, qd, alerting),
+                "readiness": verdict_text(detail),
+                "readiness_detail": detail,
             }
         )
         timeline_rows.setdefault(env, []).append(
@@ -283,6 +286,7 @@ def alert_quality(
             "policies_judged": summary["judged"],
             "over_target": dg.MetadataValue.json(summary["over_target"]),
             "ready": dg.MetadataValue.json(summary["ready"]),
+            "provisional": dg.MetadataValue.json(summary.get("provisional", [])),
         },
     )
     return dg.MaterializeResult(

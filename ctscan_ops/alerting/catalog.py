@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -57,6 +58,7 @@ __all__ = [
 ENVIRONMENTS = ("dev", "staging", "prod")
 SERVICE_NAMES = {"prod": "ct-scan-api", "staging": "ct-scan-api-staging", "dev": "ct-scan-api-dev"}
 SEVERITIES = ("P0", "P1", "P2")
+DEFAULT_FALSE_PAGE_BUDGET_PER_WEEK = 1.0
 COMPARISONS = ("COMPARISON_GT", "COMPARISON_LT")
 ALIGNERS = (
     "ALIGN_NONE",
@@ -285,6 +287,16 @@ class Catalog:
     content_hash: str
     source: str = ""
     log_based_metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # false pages a week a policy may cost before it is enabled (readiness), per severity
+    false_page_budget_per_week: Mapping[str, float] = field(
+        default_factory=lambda: dict.fromkeys(SEVERITIES, DEFAULT_FALSE_PAGE_BUDGET_PER_WEEK)
+    )
+
+    def false_page_budget(self, severity: str) -> float:
+        """The false-page budget per week of a severity (default: one a week)."""
+        return float(
+            self.false_page_budget_per_week.get(severity, DEFAULT_FALSE_PAGE_BUDGET_PER_WEEK)
+        )
 
     def policy(self, name: str) -> Policy:
         try:
@@ -650,6 +662,7 @@ def parse_catalog(doc: Any, source: str = "<catalog>") -> Catalog:
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise CatalogError(f"{source}: policy key {name!r} must be snake_case")
         policies[name] = _parse_policy(name, raw)
+    budget = _parse_false_page_budget(doc.get("false_page_budget_per_week"), source)
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
     return Catalog(
         catalog_version=version,
@@ -657,7 +670,31 @@ def parse_catalog(doc: Any, source: str = "<catalog>") -> Catalog:
         content_hash=hashlib.sha256(canonical).hexdigest()[:16],
         source=source,
         log_based_metrics=dict(doc.get("log_based_metrics") or {}),
+        false_page_budget_per_week=budget,
     )
+
+
+def _parse_false_page_budget(raw: Any, source: str) -> dict[str, float]:
+    """``false_page_budget_per_week: {P0: .., P1: .., P2: ..}`` (optional; missing severities
+    default to one false page a week). Each value a finite number > 0."""
+    out = dict.fromkeys(SEVERITIES, DEFAULT_FALSE_PAGE_BUDGET_PER_WEEK)
+    if raw is None:
+        return out
+    where = f"{source}: false_page_budget_per_week"
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{where} must be a mapping of severity to false pages per week")
+    for sev, value in raw.items():
+        if sev not in SEVERITIES:
+            raise CatalogError(f"{where}: unknown severity {sev!r} (allowed: {SEVERITIES})")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise CatalogError(f"{where}.{sev}: must be a number > 0, got {value!r}")
+        out[sev] = float(value)
+    return out
 
 
 def default_catalog_path() -> Path:

@@ -111,6 +111,27 @@ def evidence(docs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]
             "verdict": verdict.get("verdict"),
             "reasons": list(verdict.get("reasons") or []),
         }
+        if d.get("severity"):
+            out[name]["severity"] = d["severity"]
+            out[name]["for_a_human_to_decide"] = d["severity"] == "P0"  # never in the file
+        if (verdict.get("evidence") or {}).get("verdict"):
+            ev = verdict["evidence"]
+            out[name]["intervals"] = {
+                k: ev.get(k)
+                for k in (
+                    "fdr_interval",
+                    "false_alerts_per_day_interval",
+                    "false_alerts_per_week_upper",
+                    "false_page_budget_per_week",
+                    "days_to_firm_verdict",
+                )
+            }
+        if d.get("rejected"):
+            out[name]["rejected"] = {
+                "threshold": d["rejected"].get("threshold"),
+                "duration_s": d["rejected"].get("duration_s"),
+                "reasons": list(d["rejected"].get("reasons") or []),
+            }
     return out
 
 
@@ -123,8 +144,10 @@ def pr_description(
     days: list[str],
     catalog_hash: str,
     links: Mapping[str, str] | None = None,
+    docs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """Markdown for the pull request: what changes, why (figures), how to apply."""
+    """Markdown for the pull request: what changes, why (figures), how to apply; P0
+    recommendations are listed for a human to decide (they are never in the file)."""
     window = f"{days[0]} .. {days[-1]} ({len(days)} days)" if days else "-"
     lines = [
         f"# Alert thresholds for `{environment}` (tuning report `{report_id}`)",
@@ -142,6 +165,7 @@ def pr_description(
         "",
         report_markdown.strip(),
         "",
+        *_p0_section(docs or {}),
         "## Apply",
         "",
         f"`ctscan-ops alerts propose {environment} --report-id {report_id} --apply .` "
@@ -152,6 +176,39 @@ def pr_description(
         lines += ["", "## Links", ""]
         lines += [f"- {name}: {url}" for name, url in sorted(links.items())]
     return "\n".join(lines) + "\n"
+
+
+def _p0_section(docs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """PR lines for P0 recommendations: evidence only, for a human to decide."""
+    rows = []
+    for name in sorted(docs):
+        d = docs[name]
+        rec = d.get("recommended") or {}
+        if d.get("severity") != "P0" or rec.get("threshold") is None:
+            continue
+        cur = d.get("current") or {}
+        h = d.get("holdout") or {}
+        rows.append(
+            f"| `{name}` | {cur.get('threshold')} for {cur.get('duration_s')} s "
+            f"| {rec['threshold']:g} for {rec['duration_s']} s "
+            f"| {h.get('false_discovery_rate')} | {h.get('recall')} "
+            f"| {h.get('median_detection_s')} | {h.get('mean_detection_s')} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## P0 recommendations (for a human to decide)",
+        "",
+        "Not in the proposed file: a P0 pages, so its setting changes only by hand, after "
+        "review of these held-out figures. Every candidate keeps the P0 detection-time promise "
+        "(held-out median and mean detection <= 5 min).",
+        "",
+        "| policy | current | recommended | held-out FDR | held-out recall "
+        "| median detect s | mean detect s |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 @dataclass(frozen=True)
@@ -218,6 +275,7 @@ def build_proposal(
             days=days,
             catalog_hash=catalog_hash,
             links=links,
+            docs=docs,
         ),
         evidence=evidence(docs),
         source={"days": list(days), "catalog_hash": catalog_hash, **dict(source or {})},

@@ -1,6 +1,7 @@
 """Threshold-tuning report per environment, its trigger sensor, and the Terraform variables out.
 
-The report tunes every P1/P2 policy over the days of shadow data (the materialized
+The report tunes every policy (P0 too, as evidence for a human: never applied) over the days
+of shadow data (the materialized
 ``shadow_incidents`` partitions), with a walk-forward holdout (:mod:`tuning`), stores the curves
 and plots in the artifact store, and leaves a reviewable change there (:mod:`proposal`: the
 proposed ``alerts.auto.tfvars.json``, a patch and a PR description; ``ctscan-ops alerts
@@ -72,7 +73,8 @@ def threshold_tuning_report(
     alerting: AlertingSettings,
     tuning_output: TuningOutput,
 ) -> dg.MaterializeResult:
-    """Recommended threshold/duration per P1/P2 policy, proven on held-out data, as tfvars."""
+    """Recommended threshold/duration per policy, proven on held-out data, as tfvars (P1/P2;
+    P0 recommendations are listed for a human to decide, never written)."""
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.proposal import build_proposal, put_proposal
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
@@ -91,7 +93,7 @@ def threshold_tuning_report(
     env = context.partition_key
     start, end, days = shadow_window(context.instance)
     catalog = alerting.catalog()
-    policies = resolved_policies(catalog, [env], severities=("P1", "P2"))
+    policies = resolved_policies(catalog, [env], severities=("P0", "P1", "P2"))
     register = RegisterStore(artifacts).load()
     params = TuningParams(
         target_fdr=alerting.fdr_target, max_alerts_per_day=alerting.max_alerts_per_day
@@ -109,6 +111,8 @@ def threshold_tuning_report(
         end=end,
         params=params,
         prefix=prefix,
+        false_page_budget=catalog.false_page_budget_per_week,
+        p0_mttd_target_s=alerting.p0_mttd_target_s,
     )
     docs = result.docs
     links: dict[str, Any] = {}
@@ -149,7 +153,11 @@ def threshold_tuning_report(
         source={"dagster_run_id": context.run_id},
     )
     proposal_uris = put_proposal(artifacts, proposal)
-    verdicts = [(d.get("readiness") or {}).get("verdict") for d in docs.values()]
+    verdicts = [
+        (d.get("readiness") or {}).get("verdict")
+        for d in docs.values()
+        if d.get("severity") != "P0"  # a P0 is never enabled by tuning
+    ]
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(markdown),

@@ -11,11 +11,23 @@ what is tuned: with ``--policy`` the catalog's values (or ``--threshold``/``--du
 Prints one JSON document (README, "alerts tune"):
 
 * ``recommended``: ``{"threshold", "duration_s", "reason"}`` (threshold/duration null and
-  ``reason`` set when there is no recommendation, e.g. insufficient evidence);
+  ``reason`` set when there is no recommendation, e.g. insufficient evidence, or ``not proven
+  on held-out data: ...`` when the setting chosen on the training part misses the target on
+  the held-out part: FDR over target, a labelled held-out incident lost that the current
+  setting detects, none detected, false alerts over budget, or for a P0 detection slower than
+  300 s);
+* ``rejected``: the refuted candidate with its ``train`` / ``holdout`` figures and ``reasons``
+  (only when a candidate was refuted);
+* ``more_history``: when not ready, how much more labelled history a firm held-out verdict
+  needs at the observed incident rate (``more_days_for_verdict``,
+  ``more_days_to_show_target_fdr``, ``more_days_to_bound_false_alerts``, ``summary``);
 * ``train`` / ``holdout``: quality of the recommendation on the earlier and the held-out later
   part (same keys as backtest's ``quality``), null without a recommendation;
 * ``current``: ``{"threshold", "duration_s", "train", "holdout"}`` or null;
-* ``readiness``: ``{"verdict": "ready"|"not_ready"|"not_enough_data", "reasons": [...]}``;
+* ``readiness``: ``{"verdict": "ready"|"provisional"|"not_ready"|"not_enough_data",
+  "reasons": [...], "evidence": {...}}`` (evidence: the held-out FDR's Wilson interval, the
+  false alerts' Garwood interval and the days to a firm verdict, see
+  :func:`ctscan_ops.alerting.shadow.readiness.assess`);
 * ``curve``: per duration, columnar ``threshold`` / ``threshold_lo`` / ``threshold_hi`` /
   ``false_discovery_rate`` / ``recall`` / ``false_alerts_per_day`` / ``incidents`` over every
   threshold class of the training part (adjacent classes with identical figures merged);
@@ -29,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +63,7 @@ from ctscan_ops.alerting.tuning.recommend import (
     DEFAULT_HOLDOUT,
     DEFAULT_MAX_FPR_PER_TICK,
     DEFAULT_TARGET_FDR,
+    P0_MTTD_TARGET_S,
     Condition1D,
     TuningParams,
     incidents_for_setting,
@@ -112,6 +126,9 @@ def run_tune(args: argparse.Namespace) -> dict[str, Any]:
     )
     params.validate()
     policy, current = _target(args)
+    if policy.severity == "P0":
+        # a P0 is never loosened beyond its detection-time promise (MTTD <= 5 min)
+        params = replace(params, max_detection_s=P0_MTTD_TARGET_S)
     series, policy, filter_applied = backtest_cli.read_input(args, policy)
     lo, hi = backtest_cli.data_range(series)
     start = parse_time(args.start) if args.start else lo

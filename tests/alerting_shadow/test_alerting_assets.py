@@ -130,7 +130,9 @@ def test_assets_find_and_score_the_labelled_incidents(world, tmp_path):
         tuning = resources["artifacts"].get_json(
             f"alerting/threshold_tuning/prod/{days[-1]}/tuning.json"
         )
-        assert set(tuning["policies"]) == {
+        # P0 policies are tuned too (issue 16), as evidence for a human: never in the file
+        p0 = {"api_downtime", "high_error_rate", "memory_exhaustion", "crash_loop"}
+        assert set(tuning["policies"]) == p0 | {
             "high_latency",
             "data_drift",
             "low_prediction_confidence",
@@ -139,6 +141,8 @@ def test_assets_find_and_score_the_labelled_incidents(world, tmp_path):
             "high_cpu",
             "storage_warning",
         }
+        assert {n for n, d in tuning["policies"].items() if d["severity"] == "P0"} == p0
+        assert not p0 & set(doc["alert_overrides"])
 
     artifacts = resources["artifacts"]
     report = artifacts.get_json(f"alerting/alert_quality/{days[-1]}/alert_quality.json")
@@ -184,6 +188,27 @@ def test_assets_find_and_score_the_labelled_incidents(world, tmp_path):
     assert check.passed == (not over)
     # data_drift reads a metric the drift domain publishes: none here, so no data and no verdict
     assert rows["data_drift"]["readiness"].startswith("not enough data")
+    assert rows["data_drift"]["readiness_detail"]["verdict"] == "insufficient_evidence"
+    # readiness with its uncertainty (issue 16): intervals on every judged row, never "ready"
+    # on one or two labelled incidents, verdict text and detail agree
+    from ctscan_ops.alerting.shadow.readiness import VERDICTS, poisson_interval, wilson_interval
+
+    for p, r in rows.items():
+        det = r["readiness_detail"]
+        assert det["verdict"] in VERDICTS, p
+        assert (r["readiness"] == "ready") == (det["verdict"] == "ready"), p
+        if det["verdict"] == "ready":
+            assert det["labelled_incidents"] >= 3 and det["days_to_firm_verdict"] == 0, p
+            assert det["false_alerts_per_week_upper"] <= det["false_page_budget_per_week"], p
+        if det["false_alerts_per_day_interval"] is not None:
+            q = r["quality"]
+            assert det["false_alerts_per_day_interval"] == list(
+                poisson_interval(q["false_incidents"], q["days"])
+            ), p
+            want = wilson_interval(q["false_incidents"], q["incidents"])
+            assert det["fdr_interval"] == (None if want is None else list(want)), p
+        if det["verdict"] == "provisional":
+            assert det["days_to_firm_verdict"] >= 1, p
 
 
 def test_sensor_ticks_match_the_daily_view(world):

@@ -46,9 +46,25 @@ def test_recommendation_ignores_spikes_and_holds_on_holdout():
     assert doc["train"]["recall"] == 1.0 and doc["train"]["false_incidents"] == 0
     assert doc["holdout"]["recall"] == 1.0 and doc["holdout"]["false_discovery_rate"] == 0.0
     assert doc["holdout"]["days"] == pytest.approx(9.0)
-    assert doc["readiness"] == {"verdict": "ready", "reasons": []}
+    # 0 false in 9 held-out days bounds false alerts only at 7 x 2.996 / 9 = 2.33/week (one-sided
+    # 95 % Garwood): the figures hold but the verdict is provisional (it used to say "ready"),
+    # firm after 7 x -ln(0.05) = 20.97 held-out days, i.e. 12 more
+    r = doc["readiness"]
+    assert r["verdict"] == "provisional"
+    assert r["evidence"]["false_alerts_per_week_upper"] == pytest.approx(-7 * math.log(0.05) / 9)
+    assert r["evidence"]["days_to_firm_verdict"] == math.ceil(-7 * math.log(0.05) - 9)
+    assert "cannot show an FDR <= 2.0%" in r["reasons"][-1]
+    assert doc["more_history"]["labelled_incidents"] == len(w)
     # smallest detection time wins among recall-1 settings: 120 s beats 300 s
     assert rec["duration_s"] == 120
+
+
+def test_three_quiet_held_out_weeks_make_it_ready():
+    v, t, w = synthetic(72)  # 21.6 held-out days
+    doc = tn.tune(v, t, w, COND, tn.TuningParams(durations_s=(0, 60, 120, 300)))
+    assert doc["holdout"]["false_incidents"] == 0 and doc["holdout"]["recall"] == 1.0
+    assert doc["readiness"]["verdict"] == "ready", doc["readiness"]
+    assert "more_history" not in doc
 
 
 def test_short_holdout_is_not_enough_data_to_enable():

@@ -198,3 +198,40 @@ def test_entry_point_wires_tune(files):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["recommended"]["duration_s"] == 120
+
+
+def test_refuted_recommendation_is_null_on_the_command_line(capsys, tmp_path):
+    """Training part quiet (labelled incidents at 0.9), held-out part noisy (12 unlabelled
+    bursts at 0.85): the candidate picked on training is refuted, the CLI says why."""
+    n = 20 * DAY
+    v = np.full(n, 0.5)
+    windows = []
+    for d in (1, 5, 9, 13, 16):
+        s = d * DAY + 300
+        v[s : s + 40] = 0.9
+        windows.append({"start": T0 + 60 * s, "end": T0 + 60 * (s + 39)})
+    for k in range(12):
+        s = 14 * DAY + 600 + k * 720
+        v[s : s + 10] = 0.85
+    csv = tmp_path / "cpu.csv"
+    csv.write_text("timestamp,value\n" + "".join(f"{T0 + 60 * i},{x}\n" for i, x in enumerate(v)))
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(windows))
+    rc, out, err = _run(
+        capsys,
+        [
+            *("--series", str(csv), "--labels", str(labels)),
+            *("--policy", "high_cpu", "--env", "prod", "--durations", "0,60"),
+        ],
+    )
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["recommended"]["threshold"] is None
+    assert doc["recommended"]["reason"].startswith("not proven on held-out data: ")
+    # 12 bursts + 1 labelled incident fire on the held-out part: FDR 12/13
+    assert (
+        "held-out FDR 0.923 > target 0.02 (12 of 13 incidents false)"
+        in (doc["recommended"]["reason"])
+    )
+    assert doc["holdout"] is None and doc["rejected"]["holdout"]["false_incidents"] == 12
+    assert doc["more_history"]["labelled_incidents"] == 5

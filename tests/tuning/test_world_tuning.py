@@ -64,6 +64,14 @@ def test_recommendations_hold_on_holdout_or_say_why(tuned):
             continue
         recommended += 1
         assert doc["train"]["false_discovery_rate"] <= doc["target_fdr"], name
+        # issue 16: a returned recommendation holds on the held-out part, and loses no
+        # held-out labelled incident the current setting detects
+        h = doc["holdout"]
+        assert h["false_discovery_rate"] is not None, name
+        assert h["false_discovery_rate"] <= doc["target_fdr"], name
+        assert h["detected_incidents"] >= max(1, doc["current"]["holdout"]["detected_incidents"])
+        if verdict["verdict"] != "ready":
+            assert doc["more_history"]["summary"], name
         if verdict["verdict"] == "ready":
             h = doc["holdout"]
             assert h["days"] >= 7 and h["false_discovery_rate"] <= doc["target_fdr"], name

@@ -29,10 +29,24 @@ Evidence (else ``recommended`` is null with the reason)
     Fewer labelled incidents cannot distinguish a tuned threshold from luck; fewer days cannot
     estimate false alerts per day.
 
+Held-out proof (else ``recommended`` is null with ``not proven on held-out data: ...``)
+    The setting chosen on the training part is scored on the holdout part; it is *not*
+    recommended when there it never fires, its FDR is over target, it detects none of the
+    labelled held-out incidents, it detects fewer of them than the current setting, its false
+    alerts per day exceed the budget, or (P0, ``max_detection_s``) its median, mean or slowest
+    detection exceeds the detection-time promise. The refuted candidate and its figures are
+    kept under ``rejected``; ``more_history`` says how much more labelled history a firm
+    held-out verdict needs at the observed incident rate (:func:`more_history`).
+
 Readiness (whether enabling is justified; what the Terraform file enables)
     ``ready``: a recommendation exists and on the holdout part, covering >= 7 days
     (``READY_MIN_HOLDOUT_DAYS``), it fired at least once, detected at least one labelled incident,
-    its FDR <= target, its false alerts per day <= budget and its per-tick FPR <= bound.
+    its FDR <= target, its false alerts per day <= budget and its per-tick FPR <= bound, and
+    the uncertainty rules of :func:`ctscan_ops.alerting.shadow.readiness.assess` hold (>= 3
+    labelled held-out incidents, 95 % upper bound of false alerts per week within the
+    severity's budget); ``evidence`` carries the intervals.
+    ``provisional``: the figures meet the targets but a bound is still too wide (with the days
+    to a firm verdict).
     ``not_enough_data``: the holdout part covers fewer than 7 days, or evidence is insufficient.
     ``not_ready``: otherwise, with the failing figures as reasons.
 """
@@ -63,9 +77,11 @@ MIN_HOLDOUT_INCIDENTS = 1
 MIN_TRAIN_DAYS = 3.0
 MIN_HOLDOUT_DAYS = 1.0
 READY_MIN_HOLDOUT_DAYS = 7.0
+P0_MTTD_TARGET_S = 300.0  # the P0 detection-time promise (mean time to detect <= 5 min)
 DEFAULT_DURATIONS_S = (0, 60, 120, 180, 300, 420, 600, 900, 1200, 1800)
 
 READY = "ready"
+PROVISIONAL = "provisional"
 NOT_READY = "not_ready"
 NOT_ENOUGH_DATA = "not_enough_data"
 
@@ -79,6 +95,11 @@ class TuningParams:
     holdout: float = DEFAULT_HOLDOUT
     max_fpr_per_tick: float = DEFAULT_MAX_FPR_PER_TICK
     durations_s: tuple[int, ...] = DEFAULT_DURATIONS_S
+    # P0: the detection-time promise (MTTD <= 5 min); a candidate slower than this on either
+    # part is never recommended. None: no bound (P1/P2).
+    max_detection_s: float | None = None
+    # readiness: false pages per week the policy may cost (catalog, per severity)
+    false_page_budget_per_week: float = 1.0
 
     def validate(self) -> None:
         if not 0.0 <= self.target_fdr <= 1.0:
@@ -91,6 +112,12 @@ class TuningParams:
             raise SweepInputError(f"max_fpr_per_tick: {self.max_fpr_per_tick} is not in [0, 1]")
         if not 0.0 < self.holdout < 1.0:
             raise SweepInputError(f"holdout: {self.holdout} is not a fraction in (0, 1)")
+        if self.max_detection_s is not None and not self.max_detection_s >= 0:
+            raise SweepInputError(f"max_detection_s: {self.max_detection_s} must be >= 0")
+        if not self.false_page_budget_per_week > 0:
+            raise SweepInputError(
+                f"false_page_budget_per_week: {self.false_page_budget_per_week} must be > 0"
+            )
         if not self.durations_s:
             raise SweepInputError("durations: need at least one candidate duration")
         for d in self.durations_s:
@@ -125,6 +152,9 @@ def _feasible(curve: DurationCurve, p: TuningParams) -> np.ndarray:
     ok &= np.nan_to_num(curve.fpr_per_tick, nan=0.0) <= p.max_fpr_per_tick + 1e-12
     if p.max_alerts_per_day is not None:
         ok &= curve.false_alerts_per_day <= p.max_alerts_per_day + 1e-12
+    if p.max_detection_s is not None:
+        for det in (curve.median_detection_s, curve.mean_detection_s):
+            ok &= np.nan_to_num(det, nan=math.inf) <= p.max_detection_s + 1e-9
     return ok
 
 
@@ -198,12 +228,17 @@ def choose(
         budget = (
             "" if p.max_alerts_per_day is None else f", <= {p.max_alerts_per_day} false alerts/day"
         )
+        mttd = (
+            ""
+            if p.max_detection_s is None
+            else f", median and mean detection <= {p.max_detection_s:g} s"
+        )
         return (
             math.nan,
             -1,
-            f"no threshold/duration reaches false discovery rate <= {p.target_fdr}{budget} and "
-            f"per-tick FPR <= {p.max_fpr_per_tick} while detecting at least one labelled "
-            "incident on the training part",
+            f"no threshold/duration reaches false discovery rate <= {p.target_fdr}{budget}"
+            f"{mttd} and per-tick FPR <= {p.max_fpr_per_tick} while detecting at least one "
+            "labelled incident on the training part",
         )
     d, i = best
     curve = curves[d]
@@ -274,6 +309,146 @@ def evidence_problems(train_q: dict, holdout_q: dict) -> list[str]:
     return out
 
 
+def holdout_problems(holdout_q: dict, current_holdout_q: dict | None, p: TuningParams) -> list[str]:
+    """Why a chosen setting is not proven on the held-out part (empty: it holds).
+
+    A recommendation must meet the targets on data it was not tuned on: held-out FDR within
+    target, at least one labelled held-out incident detected, none of those the current setting
+    detects lost, false alerts per day within budget and (P0) detection within its promise.
+    """
+    out = []
+    n, fdr = holdout_q["incidents"], holdout_q["false_discovery_rate"]
+    labelled, detected = holdout_q["labelled_incidents"], holdout_q["detected_incidents"]
+    if n == 0:
+        out.append("never fired on the held-out part")
+    if fdr is not None and fdr > p.target_fdr + 1e-12:
+        out.append(
+            f"held-out FDR {fdr:.3f} > target {p.target_fdr:g} "
+            f"({holdout_q['false_incidents']} of {n} incidents false)"
+        )
+    if labelled and not detected:
+        out.append(f"detected none of the {labelled} labelled held-out incident(s)")
+    if current_holdout_q is not None and detected < current_holdout_q["detected_incidents"]:
+        out.append(
+            f"detects {detected} of {labelled} labelled held-out incident(s) where the current "
+            f"setting detects {current_holdout_q['detected_incidents']}"
+        )
+    fpd = holdout_q["false_alerts_per_day"]
+    if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
+        out.append(f"held-out false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day:g}")
+    if p.max_detection_s is not None:
+        for key in ("median_detection_s", "mean_detection_s", "worst_detection_s"):
+            det = holdout_q.get(key)
+            if det is not None and det > p.max_detection_s:
+                what = key.split("_")[0]
+                out.append(
+                    f"held-out {what} detection time {det:.0f} s > {p.max_detection_s:g} s "
+                    "(the P0 detection-time promise)"
+                )
+    return out
+
+
+def worst_detection_s(
+    values: np.ndarray,
+    ticks: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    cond: Condition1D,
+    threshold: float,
+    duration_s: int,
+    since: float,
+) -> float | None:
+    """Slowest detection among the labelled windows that end at or after ``since`` (the held-out
+    part), from the evaluator's own incidents: first overlapping incident's open minus the
+    window's start (as :func:`ctscan_ops.alerting.shadow.quality.score`). None: none detected."""
+    incs: list[tuple[float, float | None]] = []
+    for row in np.atleast_2d(values):
+        incs += incidents_for_setting(row, ticks, cond, threshold, duration_s)
+    end = float(ticks[-1]) + TICK_S
+    worst = None
+    for ws, we in windows:
+        if we < since:
+            continue
+        opens = [o for o, c in incs if o <= we and (end if c is None else c) > ws]
+        if opens:
+            d = max(0.0, min(opens) - ws)
+            worst = d if worst is None else max(worst, d)
+    return worst
+
+
+def more_history(
+    days: float,
+    labelled: int,
+    p: TuningParams,
+    holdout_false_per_day: float | None = None,
+) -> dict:
+    """How much more labelled history a firm held-out verdict needs, at the observed rates.
+
+    ``days`` / ``labelled``: the whole series and the labelled incidents in it. The held-out part
+    is ``p.holdout`` of the history, so it holds ``n`` labelled incidents after
+    ``n / (rate x holdout)`` days; a firm held-out verdict needs ``MIN_READY_INCIDENTS`` of them,
+    bounding the FDR by the target (Wilson upper bound) needs ``incidents_to_show_fdr`` incidents
+    without a false one, and bounding false alerts per week by the budget needs the days of
+    :func:`~ctscan_ops.alerting.shadow.readiness.days_to_firm` in the held-out part.
+    """
+    from ctscan_ops.alerting.shadow.readiness import (
+        MIN_READY_INCIDENTS,
+        days_to_firm,
+        incidents_to_show_fdr,
+    )
+
+    h = p.holdout
+    rate = labelled / days if days > 0 else 0.0
+
+    def more_days(n_holdout: int | None) -> float | None:
+        if n_holdout is None or rate <= 0:
+            return None
+        return round(max(0.0, n_holdout / (rate * h) - days), 1)
+
+    n_fdr = incidents_to_show_fdr(p.target_fdr)
+    out: dict = {
+        "days": round(days, 2),
+        "labelled_incidents": labelled,
+        "labelled_incidents_per_day": round(rate, 4),
+        "holdout_fraction": h,
+        "holdout_incidents_for_verdict": MIN_READY_INCIDENTS,
+        "more_days_for_verdict": more_days(MIN_READY_INCIDENTS),
+        "incidents_to_show_target_fdr": n_fdr,
+        "more_days_to_show_target_fdr": more_days(n_fdr),
+        "more_days_to_bound_false_alerts": None,
+    }
+    if holdout_false_per_day is not None:
+        firm = days_to_firm(holdout_false_per_day, p.false_page_budget_per_week)
+        if firm is not None:
+            out["more_days_to_bound_false_alerts"] = round(max(0.0, firm / h - days), 1)
+    if rate <= 0:
+        out["summary"] = (
+            f"no labelled incident in {days:.1f} days: label incidents before tuning can be "
+            "judged on held-out data"
+        )
+    else:
+        out["summary"] = (
+            f"{labelled} labelled incident(s) in {days:.1f} days ({rate * 7:.2f}/week): "
+            f"{MIN_READY_INCIDENTS} in the held-out {h:.0%} need about "
+            f"{out['more_days_for_verdict']:g} more day(s) of labelled history; showing FDR "
+            f"<= {p.target_fdr:g} needs {n_fdr} held-out incidents without a false one, about "
+            f"{out['more_days_to_show_target_fdr']:g} more day(s)"
+        )
+    if out["more_days_to_bound_false_alerts"] is not None:
+        out["summary"] += (
+            f"; bounding held-out false alerts within {p.false_page_budget_per_week:g}/week "
+            f"needs about {out['more_days_to_bound_false_alerts']:g} more day(s) of history"
+        )
+    return out
+
+
+_ASSESS_TO_TUNING = {
+    "ready": READY,
+    "provisional": PROVISIONAL,
+    "not_ready": NOT_READY,
+    "insufficient_evidence": NOT_ENOUGH_DATA,
+}
+
+
 def readiness(holdout_q: dict | None, p: TuningParams, problems: Sequence[str]) -> dict:
     """Verdict on the held-out figures of the recommended setting (see module docstring)."""
     if problems:
@@ -302,7 +477,25 @@ def readiness(holdout_q: dict | None, p: TuningParams, problems: Sequence[str]) 
     fpd = holdout_q["false_alerts_per_day"]
     if p.max_alerts_per_day is not None and fpd is not None and fpd > p.max_alerts_per_day:
         reasons.append(f"holdout false alerts/day {fpd:.2f} > budget {p.max_alerts_per_day}")
-    return {"verdict": NOT_READY if reasons else READY, "reasons": reasons}
+    if reasons:
+        return {"verdict": NOT_READY, "reasons": reasons}
+    # the held-out figures meet the targets; are they firm? (intervals, >= 3 incidents)
+    from types import SimpleNamespace
+
+    from ctscan_ops.alerting.shadow.readiness import assess
+
+    targets = SimpleNamespace(
+        min_days=READY_MIN_HOLDOUT_DAYS,
+        fdr_target=p.target_fdr,
+        p0_mttd_target_s=math.inf if p.max_detection_s is None else p.max_detection_s,
+    )
+    severity = "P1" if p.max_detection_s is None else "P0"
+    ev = assess(severity, holdout_q["days"], holdout_q, targets, p.false_page_budget_per_week)
+    verdict = _ASSESS_TO_TUNING[ev["verdict"]]
+    out = {"verdict": verdict, "reasons": list(ev["reasons"]), "evidence": ev}
+    if ev.get("note"):
+        out["reasons"].append(ev["note"])
+    return out
 
 
 def curve_points(curve: DurationCurve) -> dict:
@@ -404,7 +597,14 @@ def tune(
         "curve_scope": "train",
         "curve": [curve_points(c) for c in curves.values()],
     }
+    if current is not None:
+        cthr, cdur = float(current[0]), int(current[1])
+        if cdur < 0 or cdur % TICK_S:
+            raise SweepInputError(f"current duration: {cdur} s is not a multiple of 60")
+        figs = evaluate_setting(v, t, windows, cond, cthr, cdur, split)
+        doc["current"] = {"threshold": cthr, "duration_s": cdur, **figs}
     holdout_q = None
+    held_out_false_rate = None
     if problems:
         doc["recommended"] = {
             "threshold": None,
@@ -417,16 +617,35 @@ def tune(
             doc["recommended"] = {"threshold": None, "duration_s": None, "reason": reason}
         else:
             figs = evaluate_setting(v, t, windows, cond, thr, dur, split)
-            holdout_q = figs["holdout"]
-            doc["recommended"] = {"threshold": thr, "duration_s": dur, "reason": None}
-            doc["train"], doc["holdout"] = figs["train"], figs["holdout"]
+            if params.max_detection_s is not None:  # P0: the slowest held-out detection too
+                figs["holdout"]["worst_detection_s"] = worst_detection_s(
+                    v, t, windows, cond, thr, dur, float(t[split])
+                )
+            cur_h = doc["current"]["holdout"] if doc["current"] else None
+            failed = holdout_problems(figs["holdout"], cur_h, params)
+            held_out_false_rate = figs["holdout"]["false_alerts_per_day"]
+            if failed:
+                # tuned on the training part, refuted by the held-out part: not a recommendation
+                doc["recommended"] = {
+                    "threshold": None,
+                    "duration_s": None,
+                    "reason": "not proven on held-out data: " + "; ".join(failed),
+                }
+                doc["rejected"] = {"threshold": thr, "duration_s": dur, **figs, "reasons": failed}
+            else:
+                holdout_q = figs["holdout"]
+                doc["recommended"] = {"threshold": thr, "duration_s": dur, "reason": None}
+                doc["train"], doc["holdout"] = figs["train"], figs["holdout"]
     doc["readiness"] = readiness(holdout_q, params, problems)
-    if current is not None:
-        cthr, cdur = float(current[0]), int(current[1])
-        if cdur < 0 or cdur % TICK_S:
-            raise SweepInputError(f"current duration: {cdur} s is not a multiple of 60")
-        figs = evaluate_setting(v, t, windows, cond, cthr, cdur, split)
-        doc["current"] = {"threshold": cthr, "duration_s": cdur, **figs}
+    if doc["recommended"]["threshold"] is None and not problems and holdout_q is None:
+        doc["readiness"] = {
+            "verdict": NOT_READY,
+            "reasons": ["no recommendation: " + doc["recommended"]["reason"]],
+        }
+    if doc["readiness"]["verdict"] != READY:
+        days_all = t.size * TICK_S / 86400.0
+        labelled = sum(1 for a, b in windows if b >= t[0] and a <= t[-1] + TICK_S)
+        doc["more_history"] = more_history(days_all, labelled, params, held_out_false_rate)
     return doc
 
 
@@ -466,8 +685,8 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
         f"### Threshold tuning, `{environment}`",
         "",
         "| policy | current | recommended | holdout FDR | holdout recall | holdout false/day "
-        "| holdout days | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| holdout days | FDR 95 % CI | false/week 95 % bound (budget) | days to firm | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for name in sorted(docs):
@@ -475,27 +694,51 @@ def report_markdown(environment: str, docs: dict[str, dict]) -> str:
         cur = d.get("current")
         cur_s = "-" if not cur else f"{cur['threshold']:g} for {cur['duration_s']} s"
         rec = d.get("recommended") or {}
+        rejected = d.get("rejected")
+        p0 = d.get("severity") == "P0"
         if rec.get("threshold") is None:
             rec_s = "none"
+            if rejected:
+                rec_s = f"none ({rejected['threshold']:g} for {rejected['duration_s']} s refuted)"
             notes.append(f"- `{name}`: {rec.get('reason')}")
         else:
             rec_s = f"**{rec['threshold']:g} for {rec['duration_s']} s**"
-        h = d.get("holdout") or {}
+            if p0:
+                rec_s += " (P0: for a human to decide)"
+        # held-out figures of what was recommended, or of the refuted candidate
+        h = d.get("holdout") or (rejected or {}).get("holdout") or {}
         verdict = d.get("readiness") or {}
         v = verdict.get("verdict", "-")
         if verdict.get("reasons") and v != READY:
-            notes.append(f"- `{name}` {v}: " + "; ".join(verdict["reasons"]))
+            reasons = verdict["reasons"]
+            if rec.get("reason") and reasons == [f"no recommendation: {rec['reason']}"]:
+                reasons = []  # already said above
+            if reasons:
+                notes.append(f"- `{name}` {v}: " + "; ".join(reasons))
+        elif v == READY and (verdict.get("evidence") or {}).get("note"):
+            notes.append(f"- `{name}` ready, but: {verdict['evidence']['note']}")
+        more = d.get("more_history") or {}
+        if more.get("summary"):
+            notes.append(f"- `{name}` more labelled history: {more['summary']}")
+        ev = verdict.get("evidence") or {}
+        ci = ev.get("fdr_interval")
+        ci_s = "-" if not ci else f"{ci[0]:.1%}-{ci[1]:.1%}"
+        wk = ev.get("false_alerts_per_week_upper")
+        wk_s = "-" if wk is None else f"{wk:.2f} ({ev.get('false_page_budget_per_week'):g})"
         lines.append(
             f"| `{name}` | {cur_s} | {rec_s} | {_fmt(h.get('false_discovery_rate'))} "
             f"| {_fmt(h.get('recall'))} | {_fmt(h.get('false_alerts_per_day'))} "
-            f"| {_fmt(h.get('days'), '.1f')} | {v} |"
+            f"| {_fmt(h.get('days'), '.1f')} | {ci_s} | {wk_s} "
+            f"| {_fmt(ev.get('days_to_firm_verdict'), 'd')} | {v} |"
         )
     if notes:
         lines += ["", *notes]
     lines += [
         "",
         "FDR = false discovery rate (false incidents / incidents, what ops teams call the alert's "
-        "false positive rate); holdout = the later part of the window, not used for tuning.",
+        "false positive rate); holdout = the later part of the window, not used for tuning. "
+        "A setting whose held-out figures miss the target is not recommended. P0 "
+        "recommendations are evidence for a human to decide: never applied automatically.",
     ]
     return "\n".join(lines) + "\n"
 

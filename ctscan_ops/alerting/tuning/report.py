@@ -8,14 +8,14 @@ arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ctscan_ops.alerting.catalog import Policy
 from ctscan_ops.alerting.engine.series import TimeSeries
 from ctscan_ops.alerting.shadow.quality import LabelWindow
-from ctscan_ops.alerting.tuning.recommend import TuningParams
+from ctscan_ops.alerting.tuning.recommend import P0_MTTD_TARGET_S, TuningParams
 
 
 @dataclass
@@ -24,6 +24,23 @@ class TuningResult:
 
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     plots: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+def params_for(
+    policy: Policy,
+    params: TuningParams,
+    *,
+    false_page_budget: Mapping[str, float] | None = None,
+    p0_mttd_target_s: float = P0_MTTD_TARGET_S,
+) -> TuningParams:
+    """The targets for one policy: its severity's false-page budget and, for a P0, its
+    detection-time promise (a P0 is never loosened beyond it)."""
+    out = params
+    if false_page_budget and policy.severity in false_page_budget:
+        out = replace(out, false_page_budget_per_week=float(false_page_budget[policy.severity]))
+    if policy.severity == "P0":
+        out = replace(out, max_detection_s=float(p0_mttd_target_s))
+    return out
 
 
 def _no_data_doc(current: tuple[float, int]) -> dict[str, Any]:
@@ -48,12 +65,16 @@ def tune_environment(
     end: float,
     params: TuningParams,
     prefix: str,
+    false_page_budget: Mapping[str, float] | None = None,
+    p0_mttd_target_s: float = P0_MTTD_TARGET_S,
 ) -> TuningResult:
     """Tune every policy of ``environment`` over ``[start, end]`` (walk-forward holdout).
 
     ``series_for(policy)``: the policy's series with enough lookback; ``windows_for(name)``:
     the register's labelled windows of that policy in the environment; ``prefix``: where the
-    plots will be stored (their artifact keys are part of the result).
+    plots will be stored (their artifact keys are part of the result). P0 policies are tuned
+    too, under their detection-time promise (``p0_mttd_target_s``); their documents carry
+    ``severity: P0`` so that the output never applies them (:mod:`tfvars`, :mod:`proposal`).
     """
     import numpy as np
 
@@ -73,13 +94,16 @@ def tune_environment(
         windows = windows_for(policy.name)
         current = (cond.threshold_value, cond.duration_s)
         if not groups or all(np.isnan(g.values).all() for g in groups):
-            result.docs[policy.name] = _no_data_doc(current)
+            result.docs[policy.name] = {"severity": policy.severity, **_no_data_doc(current)}
             continue
         values = np.vstack([g.values for g in groups])
         values = values[0] if values.shape[0] == 1 else values
         values, _ = gate_primary_values(policy, series, ticks, values)  # AND: others fixed
         c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
-        doc = tune(values, ticks, windows, c1, params, current=current)
+        pol_params = params_for(
+            policy, params, false_page_budget=false_page_budget, p0_mttd_target_s=p0_mttd_target_s
+        )
+        doc = {"severity": policy.severity, **tune(values, ticks, windows, c1, pol_params, current)}
         guard = guard_evidence(policy, series, start, end, windows)
         if guard is not None:  # the floor in force vs the one the shadow data chooses
             doc["guard"] = guard

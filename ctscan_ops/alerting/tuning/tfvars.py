@@ -15,6 +15,8 @@ Rules (why: a human reviews and applies it; this module never runs Terraform):
   ready keeps whatever ``enabled`` the existing file had: the tool never silently disables what a
   human enabled, it flags it in the diff instead;
 * entries for policies that were not tuned, or got no recommendation, are kept as they were;
+* a recommendation for a P0 policy is never written (P0 pages: a human decides from the
+  evidence); the diff lists it as "for a human to decide";
 * the file is written atomically (temp file in the same directory, fsync, rename), so a reader
   sees the old or the new file, never half of one; an unchanged document is not rewritten.
 
@@ -28,7 +30,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,7 @@ class PolicyRecommendation:
     duration_s: int | None
     ready: bool
     note: str = ""  # readiness reasons / why no recommendation
+    severity: str | None = None  # P0: never written, for a human to decide
 
 
 def tfvars_path(terraform_dir: str | os.PathLike[str], environment: str) -> Path:
@@ -86,7 +89,7 @@ def propose_overrides(
     """The new ``alert_overrides`` (see module docstring for the rules)."""
     out = {k: dict(v) for k, v in existing.items()}
     for rec in recommendations:
-        if rec.threshold_value is None or rec.duration_s is None:
+        if rec.threshold_value is None or rec.duration_s is None or rec.severity == "P0":
             continue
         entry = dict(out.get(rec.policy, {}))
         entry["threshold_value"] = _number(rec.threshold_value)
@@ -141,11 +144,22 @@ def diff_markdown(
             if a == b:
                 continue
             changed += 1
-            why = "ready: held-out figures meet target" if key == "enabled" else "tuned"
+            why = (
+                "ready: held-out figures meet target, 95 % bound within budget"
+                if key == "enabled"
+                else "tuned"
+            )
             lines.append(f"| `{name}` | {key} | {a} | **{b}** | {why} |")
         if rec is None:
             continue
-        if rec.threshold_value is None:
+        if rec.severity == "P0" and rec.threshold_value is not None:
+            lines.append(
+                f"| `{name}` | threshold_value, duration | {before[name]['threshold_value']}, "
+                f"{before[name]['duration']} | unchanged | P0: recommended "
+                f"{_number(rec.threshold_value)} for {format_duration(rec.duration_s or 0)}, "
+                "for a human to decide (never applied automatically) |"
+            )
+        elif rec.threshold_value is None:
             lines.append(f"| `{name}` | - | - | unchanged | no recommendation: {rec.note} |")
         elif not rec.ready and existing.get(name, {}).get("enabled") is True:
             lines.append(
@@ -206,6 +220,13 @@ def update_tfvars(
     unknown = [r.policy for r in recommendations if r.policy not in catalog.policies]
     if unknown:
         raise TfvarsError(f"recommendations name policies not in the catalog: {unknown}")
+    # the catalog's word on severity wins: a P0 is never written, whatever the caller said
+    recommendations = [
+        r
+        if r.severity == catalog.policies[r.policy].severity
+        else replace(r, severity=catalog.policies[r.policy].severity)
+        for r in recommendations
+    ]
     path = tfvars_path(terraform_dir, environment)
     existing = read_overrides(path)
     proposed = propose_overrides(existing, recommendations)
@@ -221,10 +242,16 @@ def recommendation_from_doc(policy: str, doc: Mapping[str, Any]) -> PolicyRecomm
     verdict = doc.get("readiness") or {}
     reasons = "; ".join(verdict.get("reasons") or [])
     note = rec.get("reason") or reasons
+    severity = doc.get("severity")
     return PolicyRecommendation(
         policy=policy,
         threshold_value=rec.get("threshold"),
         duration_s=rec.get("duration_s"),
-        ready=verdict.get("verdict") == "ready" and rec.get("threshold") is not None,
+        ready=(
+            verdict.get("verdict") == "ready"
+            and rec.get("threshold") is not None
+            and severity != "P0"
+        ),
         note=note or "",
+        severity=severity,
     )
