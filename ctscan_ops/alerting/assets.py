@@ -13,7 +13,9 @@ import dagster as dg
 
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.shadow.readiness import readiness, readiness_summary
+from ctscan_ops.alerting.shadow.view import quality_columns, quality_records
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.metadata_values import image_value, table_value
 from ctscan_ops.partitions import daily_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
 
@@ -233,43 +235,12 @@ def alert_quality(
         png = incident_timeline_png(rows, start, end, f"{env}: shadow incidents")
         key = f"{QUALITY_KEY}/{stamp}/timeline-{env}.png"
         artifacts.put_bytes(key, png, content_type="image/png")
-        plot_links[f"timeline_{env}"] = dg.MetadataValue.url(artifacts.browser_url(key))
+        plot_links[f"timeline_{env}"] = image_value(
+            f"{env}: shadow incidents", artifacts.browser_url(key)
+        )
 
-    table = _md_table(
-        [
-            "env",
-            "policy",
-            "settings",
-            "sev",
-            "incidents",
-            "precision",
-            "FDR",
-            "FPR/tick",
-            "recall",
-            "false/day",
-            "median detect s",
-            "median reset s",
-            "readiness",
-        ],
-        [
-            [
-                r["environment"],
-                r["policy"],
-                r["variant"],
-                r["severity"],
-                r["quality"]["incidents"],
-                r["quality"]["precision"],
-                r["quality"]["false_discovery_rate"],
-                r["quality"]["fpr_per_tick"],
-                r["quality"]["recall"],
-                r["quality"]["false_alerts_per_day"],
-                r["quality"]["median_detection_s"],
-                r["quality"]["median_reset_s"],
-                r["readiness"],
-            ]
-            for r in results
-        ],
-    )
+    records = quality_records(results)
+    table = table_value(quality_columns(records), records)
     summary = readiness_summary(results, alerting.fdr_target)
     check = dg.AssetCheckResult(
         check_name="fp_rate_below_target",
@@ -287,7 +258,8 @@ def alert_quality(
     )
     return dg.MaterializeResult(
         metadata={
-            "quality": dg.MetadataValue.md(table),
+            "quality": table,
+            **plot_links,
             "days_of_shadow_data": len(days),
             "ready_policies": len(summary["ready"]),
             "p0_missed_incidents": summary["p0_missed_incidents"],
@@ -298,7 +270,6 @@ def alert_quality(
             ),
             "report_uri": json_uri,
             "report_key": f"{QUALITY_KEY}/{stamp}/alert_quality.json",
-            **plot_links,
         },
         check_results=[check],
     )
