@@ -29,9 +29,9 @@ def table_value(
     )
 
 
-def image_value(title: str, url: str) -> dg.MarkdownMetadataValue:
+def image_value(title: str, url: str, full_url: str | None = None) -> dg.MarkdownMetadataValue:
     """An inline picture (``url`` must be loadable by the operator's browser)."""
-    return dg.MetadataValue.md(image_markdown(title, url))
+    return dg.MetadataValue.md(image_markdown(title, url, full_url))
 
 
 def table_shape(rows: int, columns: Sequence[Column]) -> dict[str, Any]:

@@ -19,13 +19,21 @@ QUALITY_COLUMNS: tuple[Column, ...] = (
     Column("policy", "string", "catalog policy name"),
     Column("settings", "string", "catalog, or deployed (settings found in the Terraform state)"),
     Column("sev", "string", "P0 always enabled; P1/P2 in shadow mode until ready"),
-    Column("incidents", "int", "incidents the policy would have opened"),
+    # the verdict first: it is what the operator comes for; the figures behind it follow
+    Column("readiness", "string", "ready / not ready / not enough data"),
+    Column("reason", "string", "why not ready (empty when ready)"),
     Column("FDR", "float", "false discovery rate: false incidents / incidents"),
     Column("false/day", "float", "false incidents per day of shadow data"),
     Column("recall", "float", "labelled incidents detected / labelled incidents"),
     Column("detect s", "float", "median seconds from incident start to the alert"),
-    Column("readiness", "string", "ready / not ready / not enough data"),
-    Column("reason", "string", "why not ready (empty when ready)"),
+    Column("alerts", "int", "incidents the policy would have opened"),
+)
+
+#: the per-environment tables on the asset page: the environment is in the metadata key and a
+#: deployed variant is marked in the policy cell, which keeps the table narrow enough to be
+#: read without scrolling next to the UI's definition panel
+ENV_TABLE_COLUMNS: tuple[Column, ...] = tuple(
+    c for c in QUALITY_COLUMNS if c.name not in ("env", "settings")
 )
 
 
@@ -73,7 +81,7 @@ def quality_records(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Scal
                 "policy": r["policy"],
                 "settings": r.get("variant", "catalog"),
                 "sev": r["severity"],
-                "incidents": q["incidents"],
+                "alerts": q["incidents"],
                 "FDR": rounded(q["false_discovery_rate"]),
                 "false/day": rounded(q["false_alerts_per_day"]),
                 "recall": rounded(q["recall"]),
@@ -87,6 +95,22 @@ def quality_records(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Scal
 def quality_columns(records: Sequence[Mapping[str, Any]]) -> list[Column]:
     """``QUALITY_COLUMNS`` plus the extra readiness figures the records carry."""
     return union_columns(QUALITY_COLUMNS, records)
+
+
+def quality_tables(results: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Scalar]]]:
+    """Per environment (in first-seen order) its rows, ``ENV_TABLE_COLUMNS`` plus extras."""
+    tables: dict[str, list[dict[str, Scalar]]] = {}
+    for record in quality_records(results):
+        row = {k: v for k, v in record.items() if k not in ("env", "settings")}
+        if record["settings"] != "catalog":
+            row["policy"] = f"{record['policy']} ({record['settings']})"
+        tables.setdefault(str(record["env"]), []).append(row)
+    return tables
+
+
+def env_table_columns(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
+    """``ENV_TABLE_COLUMNS`` plus the extra readiness figures the rows carry."""
+    return union_columns(ENV_TABLE_COLUMNS, rows)
 
 
 def readiness_by_policy(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
