@@ -45,7 +45,8 @@ def _specs() -> list[dg.AssetCheckSpec]:
             check_name(name),
             asset="alert_quality",
             description=(
-                f"{p.display_name} ({p.severity}): ready to page in every environment "
+                f"{p.display_name}{'' if p.severity in p.display_name else f' ({p.severity})'}: "
+                "ready to page in every environment "
                 "(false discovery rate, recall and data days against the targets)"
             ),
             blocking=False,

@@ -21,6 +21,7 @@ from ctscan_ops.config import REPO_ROOT, Mode, Settings
 from ctscan_ops.metadata_values import image_value
 from ctscan_ops.partitions import environment_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
+from ctscan_ops.resources.storage import gs_browser_url
 
 TUNING_KEY = "alerting/threshold_tuning"
 
@@ -174,6 +175,9 @@ def threshold_tuning_report(
             "proposal_id": proposal.report_id,
             "proposal_changed": proposal.changed,
             "proposal_pr": dg.MetadataValue.text(proposal_uris["pr"]),
+            "proposal_pr_url": dg.MetadataValue.url(
+                gs_browser_url(proposal_uris["pr"], artifacts.endpoint)
+            ),
             "proposal_patch": dg.MetadataValue.text(proposal_uris["patch"]),
             "tfvars_path": dg.MetadataValue.path(str(mirror_path or proposal_uris["tfvars"])),
             "tfvars_written": written,

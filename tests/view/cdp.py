@@ -127,7 +127,10 @@ class Browser:
         """Poll ``expression`` until truthy; on timeout fail naming ``what`` and the page text."""
         deadline = time.monotonic() + timeout_s
         while True:
-            value = self.js(expression)
+            try:
+                value = self.js(expression)
+            except CDPError:  # e.g. document.body is null while the page loads
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:

@@ -254,19 +254,32 @@ def test_tuning_report_page_shows_the_curves_inline(ui: str, browser: Browser):
     assert fit and all(f["clipped_px"] <= 1 for f in fit), fit
 
 
-def test_automation_tab_lists_the_conditions(ui: str, browser: Browser):
-    """The asset's Automation tab lists its automation condition (when it has one)."""
+def test_automation_conditions_are_listed(ui: str, browser: Browser):
+    """alert_quality's automation condition is listed on its page (when it has one).
+
+    Dagster 1.13 lists an asset's condition in the overview's "Automation details" panel
+    ("Automation condition" and the condition's label); the Automation tab holds the
+    evaluations of that condition (filled in by the daemon), screenshot for the record.
+    """
     from ctscan_ops.definitions import defs
 
     node = defs.resolve_asset_graph().get(dg.AssetKey("alert_quality"))
     condition = node.automation_condition
     if condition is None:
         pytest.skip("alert_quality has no automation condition on this branch yet")
-    browser.open(f"{ui}/assets/alert_quality?view=automation")
-    label = condition.get_label() or condition.name
+    label = condition.get_label() or condition.description
+    browser.open(f"{ui}/assets/alert_quality")
     browser.wait_for(
-        "!document.body.innerText.includes('No automations found')"
-        f" && document.body.innerText.includes({label!r})",
-        what=f"the automation condition {label!r} listed",
+        "(() => { const t = document.body.innerText; const i = t.indexOf('Automation details');"
+        f" return i >= 0 && t.slice(i).includes('Automation condition')"
+        f" && t.slice(i).includes({label!r}); }})()",
+        what=f"the automation condition {label!r} listed under Automation details",
+    )
+    browser.wait_for(f"{IMAGES_JS}.length >= {len(ENVS)}", what="the inline pictures loaded")
+    browser.screenshot(SHOTS / "alert_quality-automation-details.png")
+    browser.open(f"{ui}/assets/alert_quality?view=automation")
+    browser.wait_for(
+        "document.body.innerText.includes('Evaluation result')",
+        what="the Automation tab's evaluations table",
     )
     browser.screenshot(SHOTS / "alert_quality-automation.png")
