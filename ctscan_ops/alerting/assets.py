@@ -13,7 +13,10 @@ import dagster as dg
 
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.shadow.readiness import assess, readiness_summary, verdict_text
+from ctscan_ops.alerting.shadow.view import env_table_columns, quality_tables
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN
+from ctscan_ops.metadata_values import image_value, table_value
 from ctscan_ops.partitions import daily_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
 
@@ -231,48 +234,21 @@ def alert_quality(
         "policies": results,
     }
     json_uri = artifacts.put_json(f"{QUALITY_KEY}/{stamp}/alert_quality.json", doc)
-    plot_links = {}
+    # per environment: its quality table, then its incident timeline inline (a narrow rendering;
+    # the full-size one is a click away)
+    tables = quality_tables(results)
+    view: dict[str, Any] = {}
     for env, rows in timeline_rows.items():
-        png = incident_timeline_png(rows, start, end, f"{env}: shadow incidents")
-        key = f"{QUALITY_KEY}/{stamp}/timeline-{env}.png"
-        artifacts.put_bytes(key, png, content_type="image/png")
-        plot_links[f"timeline_{env}"] = dg.MetadataValue.url(artifacts.browser_url(key))
-
-    table = _md_table(
-        [
-            "env",
-            "policy",
-            "settings",
-            "sev",
-            "incidents",
-            "precision",
-            "FDR",
-            "FPR/tick",
-            "recall",
-            "false/day",
-            "median detect s",
-            "median reset s",
-            "readiness",
-        ],
-        [
-            [
-                r["environment"],
-                r["policy"],
-                r["variant"],
-                r["severity"],
-                r["quality"]["incidents"],
-                r["quality"]["precision"],
-                r["quality"]["false_discovery_rate"],
-                r["quality"]["fpr_per_tick"],
-                r["quality"]["recall"],
-                r["quality"]["false_alerts_per_day"],
-                r["quality"]["median_detection_s"],
-                r["quality"]["median_reset_s"],
-                r["readiness"],
-            ]
-            for r in results
-        ],
-    )
+        title = f"{env}: shadow incidents"
+        if env in tables:
+            view[f"quality_{env}"] = table_value(env_table_columns(tables[env]), tables[env])
+        urls = []
+        for suffix, width in (("", 12.0), ("-inline", INLINE_IMAGE_WIDTH_IN)):
+            png = incident_timeline_png(rows, start, end, title, width_in=width)
+            key = f"{QUALITY_KEY}/{stamp}/timeline-{env}{suffix}.png"
+            artifacts.put_bytes(key, png, content_type="image/png")
+            urls.append(artifacts.browser_url(key))
+        view[f"timeline_{env}"] = image_value(title, urls[1], full_url=urls[0])
     summary = readiness_summary(results, alerting.fdr_target)
     check = dg.AssetCheckResult(
         check_name="fp_rate_below_target",
@@ -291,7 +267,7 @@ def alert_quality(
     )
     return dg.MaterializeResult(
         metadata={
-            "quality": dg.MetadataValue.md(table),
+            **view,
             "days_of_shadow_data": len(days),
             "ready_policies": len(summary["ready"]),
             "p0_missed_incidents": summary["p0_missed_incidents"],
@@ -302,7 +278,6 @@ def alert_quality(
             ),
             "report_uri": json_uri,
             "report_key": f"{QUALITY_KEY}/{stamp}/alert_quality.json",
-            **plot_links,
         },
         check_results=[check],
     )

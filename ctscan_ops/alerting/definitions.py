@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
+from ctscan_ops.alerting.readiness_checks import policy_readiness
 from ctscan_ops.alerting.sensors import shadow_alert_sensor
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.tuning_assets import (
@@ -19,6 +20,7 @@ from ctscan_ops.config import Settings
 defs = dg.Definitions(
     assets=[incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
     sensors=[shadow_alert_sensor, threshold_tuning_sensor],
+    asset_checks=[policy_readiness],
 )
 
 

@@ -17,9 +17,12 @@ import dagster as dg
 from pydantic import Field
 
 from ctscan_ops.alerting.settings import AlertingSettings
+from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN
 from ctscan_ops.config import REPO_ROOT, Mode, Settings
+from ctscan_ops.metadata_values import image_value
 from ctscan_ops.partitions import environment_partitions
 from ctscan_ops.resources import ArtifactStore, MonitoringResource
+from ctscan_ops.resources.storage import gs_browser_url
 
 TUNING_KEY = "alerting/threshold_tuning"
 
@@ -80,6 +83,7 @@ def threshold_tuning_report(
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
     from ctscan_ops.alerting.tuning.guard import guard_markdown
+    from ctscan_ops.alerting.tuning.plots import curve_png
     from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
     from ctscan_ops.alerting.tuning.report import tune_environment
     from ctscan_ops.alerting.tuning.tfvars import (
@@ -118,7 +122,24 @@ def threshold_tuning_report(
     links: dict[str, Any] = {}
     for link, key, png in result.plots:
         artifacts.put_bytes(key, png, content_type="image/png")
-        links[link] = dg.MetadataValue.url(artifacts.browser_url(key))
+        url = artifacts.browser_url(key)
+        links[link] = dg.MetadataValue.url(url)
+    # the tuning curves inline (what the operator decides on), narrow enough for the page
+    for name, doc in sorted(docs.items()):
+        if not doc.get("curve"):
+            continue
+        rec = doc.get("recommended") or {}
+        png = curve_png(
+            doc["curve"],
+            current=doc.get("current"),
+            recommended=rec if rec.get("threshold") is not None else None,
+            title=f"{env}/{name}",
+            width_in=INLINE_IMAGE_WIDTH_IN,
+        )
+        key = f"{prefix}/{name}-curve-inline.png"
+        artifacts.put_bytes(key, png, content_type="image/png")
+        full = artifacts.browser_url(f"{prefix}/{name}-curve.png")
+        links[f"{name}_curve"] = image_value(f"{env}/{name}", artifacts.browser_url(key), full)
 
     artifacts.put_json(
         f"{prefix}/tuning.json",
@@ -165,6 +186,9 @@ def threshold_tuning_report(
             "proposal_id": proposal.report_id,
             "proposal_changed": proposal.changed,
             "proposal_pr": dg.MetadataValue.text(proposal_uris["pr"]),
+            "proposal_pr_url": dg.MetadataValue.url(
+                gs_browser_url(proposal_uris["pr"], artifacts.endpoint)
+            ),
             "proposal_patch": dg.MetadataValue.text(proposal_uris["patch"]),
             "tfvars_path": dg.MetadataValue.path(str(mirror_path or proposal_uris["tfvars"])),
             "tfvars_written": written,

@@ -16,6 +16,8 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN, Column, rounded
+from ctscan_ops.metadata_values import image_value, table_shape, table_value
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
 from ctscan_ops.resources import (
     ArtifactStore,
@@ -128,6 +130,7 @@ def prediction_features(
     log_key = day_log_key(date.fromisoformat(day))
     manifest: dict[str, Any] = {"date": day, "log": drift_logs.uri(log_key)}
     quarantined: list[dict[str, str]] = []
+    schema: list[Column] = []
     if not drift_logs.exists(log_key):
         reason = f"no prediction log at {drift_logs.uri(log_key)}"
         manifest.update(status="skipped", reason=reason, rows=0)
@@ -145,6 +148,7 @@ def prediction_features(
             else:
                 artifacts.put_bytes(features_key(day, "features.parquet"), _parquet(result.frame))
                 manifest.update(status="ok", rows=len(result.frame))
+                schema = [Column(str(n), str(t)) for n, t in result.frame.dtypes.items()]
             manifest.update(
                 logged_rows=len(log),
                 computed_from_images=result.computed_from_images,
@@ -159,7 +163,10 @@ def prediction_features(
     metadata: dict[str, Any] = {
         "status": manifest["status"],
         "rows": manifest.get("rows", 0),
+        "dagster/row_count": manifest.get("rows", 0),
     }
+    if schema:
+        metadata.update(table_shape(manifest["rows"], schema))
     if manifest["status"] == "skipped":
         metadata["skip_reason"] = manifest["reason"]
         context.log.info(f"{day}: skipped ({manifest['reason']})")
@@ -196,6 +203,60 @@ def _publish(
     ]
     requests = publish_gauges(monitoring.client(), monitoring.project, points)
     return True, f"{len(points)} points in {requests} request(s) at {end.isoformat()}"
+
+
+DRIFT_COLUMNS = (
+    Column("column"),
+    Column("drifted", "bool"),
+    Column("method"),
+    Column("score", "float", "p-value or distance, per method"),
+    Column("threshold", "float"),
+)
+PLOT_DAYS = 30
+
+
+def drift_column_records(columns: Any) -> list[dict[str, Any]]:
+    """Per-column rows of the report, drifted first (the order of the markdown table)."""
+    rows = sorted(columns, key=lambda c: (not c.drifted, c.column))
+    return [
+        {
+            "column": c.column,
+            "drifted": bool(c.drifted),
+            "method": c.method,
+            "score": rounded(c.score, 4),
+            "threshold": c.threshold,
+        }
+        for c in rows
+    ]
+
+
+def _drift_share_plot(
+    artifacts: ArtifactStore, day: str, threshold: float, environment: str
+) -> dg.MarkdownMetadataValue:
+    """The last ``PLOT_DAYS`` reports' drift share, stored as a PNG and shown inline."""
+    from ctscan_ops.drift.plots import drift_share_png
+
+    prefix = "drift/reports/date="
+    days = sorted(
+        {k[len(prefix) :].split("/", 1)[0] for k in artifacts.list_keys(prefix)}
+        | {day}  # this day's summary is written just before
+    )
+    days = [d for d in days if d <= day][-PLOT_DAYS:]
+    shares: list[float | None] = []
+    for d in days:
+        key = report_key(d, "summary.json")
+        doc = artifacts.get_json(key) if artifacts.exists(key) else {}
+        shares.append(doc.get("drift_share"))
+    png = drift_share_png(
+        days,
+        shares,
+        threshold,
+        f"{environment}: drift share, last {len(days)} day(s)",
+        width_in=INLINE_IMAGE_WIDTH_IN,
+    )
+    key = report_key(day, "drift_share_over_days.png")
+    artifacts.put_bytes(key, png, content_type="image/png")
+    return image_value("drift share over days", artifacts.browser_url(key))
 
 
 @dg.asset(
@@ -276,8 +337,9 @@ def drift_report(
         "reference_rows": s.reference_rows,
         "current_rows": s.current_rows,
         "model_version": version,
-        "columns": dg.MetadataValue.md(s.markdown_table(top=MAX_LISTED)),
         "report_html": dg.MetadataValue.url(artifacts.browser_url(report_key(day, "report.html"))),
+        "drift_share_over_days": _drift_share_plot(artifacts, day, s.threshold, environment),
+        "columns": table_value(DRIFT_COLUMNS, drift_column_records(s.columns)[:MAX_LISTED]),
         "report_gs": html_uri,
         "report_json": artifacts.uri(report_key(day, "report.json")),
         "metric_published": published,

@@ -7,14 +7,17 @@ lets an operator move the data in chunks. ``firestore_parity`` can be executed o
 the asset page at any time.
 """
 
+import contextlib
 from typing import Any
 
 import dagster as dg
 
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.common.view import Column
 from ctscan_ops.feedback import migrate as mig
 from ctscan_ops.feedback import parity as par
 from ctscan_ops.feedback import schema, source
+from ctscan_ops.metadata_values import table_shape
 from ctscan_ops.resources import FirestoreResource, SQLiteFeedbackResource
 
 GROUP = "feedback"
@@ -52,6 +55,32 @@ def quarantine_table(client: Any, target: mig.Target, reasons: dict[str, int]) -
     return md_table(["reason", "rows", "meaning", "examples"], rows)
 
 
+#: the fields of a migrated feedback document (``schema.classify``), for the asset's Columns
+FIRESTORE_COLUMNS = (
+    Column("timestamp", "timestamp", "UTC; naive source times are assumed UTC"),
+    Column("image_path", "string"),
+    Column("predicted_class", "string", "one of the CT classes"),
+    Column("predicted_confidence", "float", "0..1"),
+    Column("is_correct", "bool"),
+    Column("correct_class", "string", "null unless the user corrected the prediction"),
+    Column("user_note", "string"),
+    Column("confidence_rating", "string"),
+    Column("image_stats", "map"),
+    Column("expireAt", "timestamp", f"TTL: timestamp + {schema.TTL_DAYS} days"),
+    Column("source_id", "int", "SQLite feedback.id"),
+    Column("timestamp_assumed_utc", "bool"),
+)
+
+
+def _sqlite_columns(path: str) -> list[Column]:
+    """The feedback table's declared columns, as SQLite reports them (read-only)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+        info = con.execute("PRAGMA table_info(feedback)").fetchall()
+    return [Column(str(row[1]), str(row[2] or "any").lower()) for row in info]
+
+
 @dg.asset(group_name=GROUP, kinds={"sqlite"})
 def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeResult:
     """The legacy SQLite feedback table as it stands: row count, id range, raw class mix."""
@@ -64,6 +93,7 @@ def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeRe
             "max_id": dg.MetadataValue.int(s.max_id or 0),
             "per_class": dg.MetadataValue.md(table),
             "path": dg.MetadataValue.path(str(feedback_sqlite.path)),
+            **table_shape(s.rows, _sqlite_columns(str(feedback_sqlite.path))),
         }
     )
 
@@ -106,6 +136,7 @@ def firestore_feedback(
             "resumed_after_id": dg.MetadataValue.int(rep.started_after),
             "total_migrated": dg.MetadataValue.int(int(cum["migrated"])),
             "total_quarantined": dg.MetadataValue.int(int(cum["quarantined"])),
+            **table_shape(int(cum["migrated"]), FIRESTORE_COLUMNS),
             "source_rows": dg.MetadataValue.int(src.rows),
             "rows_remaining": dg.MetadataValue.int(remaining),
             "quarantine_reasons": dg.MetadataValue.md(

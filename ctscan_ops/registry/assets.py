@@ -24,6 +24,7 @@ from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
 from ctscan_ops.resources.settings import SettingsResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
+from ctscan_ops.resources.storage import gs_browser_url
 
 model_versions_partitions = dg.DynamicPartitionsDefinition(name="model_versions")
 GROUP = "registry"
@@ -72,6 +73,15 @@ class RegistryResource(dg.ConfigurableResource):
         )
 
 
+def _gs_link(registry: RegistryResource, name: str, uri: str) -> dict[str, dg.MetadataValue]:
+    """``name``: the ``gs://`` text operators copy (gsutil, the CLI); ``name_url``: a link that
+    opens in a browser (the emulator in the sandbox, an authenticated download on GCP)."""
+    return {
+        name: dg.MetadataValue.text(uri),
+        f"{name}_url": dg.MetadataValue.url(gs_browser_url(uri, registry.endpoint)),
+    }
+
+
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     return md_table(header, rows)
 
@@ -107,7 +117,7 @@ def model_versions(context: dg.AssetExecutionContext, registry: RegistryResource
             "num_tensors": len(state),
             "created_at": record.created_at,
             "source": record.source,
-            "checkpoint": dg.MetadataValue.url(store.uri(record.checkpoint_key)),
+            **_gs_link(registry, "checkpoint", store.uri(record.checkpoint_key)),
             "aliases": ", ".join(aliases) or "-",
         },
         data_version=dg.DataVersion(record.sha256),
@@ -167,7 +177,7 @@ def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResour
             "confusion_matrix": dg.MetadataValue.md(
                 _md_table(["true \\ pred", *report["per_class"]], cm_rows)
             ),
-            "report": dg.MetadataValue.url(uri),
+            **_gs_link(registry, "report", uri),
         },
         data_version=dg.DataVersion(f"{record.sha256[:16]}:{report['data_version'][:16]}"),
     )
@@ -356,7 +366,7 @@ def champion_model(
                 "champion": champ.version,
                 "moved": False,
                 "sha256": champ.sha256,
-                "serving_checkpoint": dg.MetadataValue.url(store.serving_checkpoint_uri()),
+                **_gs_link(registry, "serving_checkpoint", store.serving_checkpoint_uri()),
             }
         )
     if not decision.passed:
@@ -393,8 +403,8 @@ def champion_model(
             "moved": True,
             "seq": moved.seq,
             "sha256": moved.sha256,
-            "serving_checkpoint": dg.MetadataValue.url(store.serving_checkpoint_uri()),
-            "evidence": dg.MetadataValue.url(store.uri(store.history_key("champion", moved.seq))),
+            **_gs_link(registry, "serving_checkpoint", store.serving_checkpoint_uri()),
+            **_gs_link(registry, "evidence", store.uri(store.history_key("champion", moved.seq))),
             "gate": decision.summary()[:1000],
             "drift_snapshot": dg.MetadataValue.json(evidence["drift_snapshot"]),
         },

@@ -29,6 +29,24 @@ def make_storage_client(project: str | None, endpoint: str | None) -> storage.Cl
     return storage.Client(project=project)
 
 
+def object_browser_url(bucket: str, name: str, endpoint: str | None = None) -> str:
+    """Browser download URL of ``gs://bucket/name`` (emulator ``endpoint`` or real GCS)."""
+    if endpoint:
+        return (
+            f"{endpoint.rstrip('/')}/download/storage/v1/b/{bucket}/o/"
+            f"{quote(name, safe='')}?alt=media"
+        )
+    return f"https://storage.cloud.google.com/{bucket}/{quote(name)}"
+
+
+def gs_browser_url(uri: str, endpoint: str | None = None) -> str:
+    """Browser URL for a ``gs://bucket/name`` URI (registry checkpoints, evidence...)."""
+    if not uri.startswith("gs://") or "/" not in uri[5:]:
+        raise ValueError(f"not a gs://bucket/object URI: {uri!r}")
+    bucket, name = uri[5:].split("/", 1)
+    return object_browser_url(bucket, name, endpoint)
+
+
 class EmulatorAwareGCSResource(GCSResource):
     """dagster-gcp's GCSResource, pointed at fake-gcs-server when ``endpoint`` is set.
 
@@ -64,14 +82,20 @@ class ArtifactStore(dg.ConfigurableResource):
         return f"gs://{self.bucket}/{self._blob_name(key)}"
 
     def browser_url(self, key: str) -> str:
-        """A link an operator can click in the Dagster UI."""
-        name = self._blob_name(key)
+        """A URL a browser can open or use as an ``<img src>``: the object's bytes, not a page.
+
+        Sandbox: fake-gcs-server's media download, reachable by the browser on 127.0.0.1.
+        gcp: ``storage.cloud.google.com``, Google's authenticated download (the operator's
+        browser session is the credential; the object keeps its content type, so PNGs render
+        inline in the Dagster UI and HTML reports open as pages).
+        """
+        return object_browser_url(self.bucket, self._blob_name(key), self.endpoint)
+
+    def console_url(self, key: str) -> str:
+        """The Cloud Console page of the object (gcp; the emulator has none: its download URL)."""
         if self.endpoint:
-            return (
-                f"{self.endpoint.rstrip('/')}/storage/v1/b/{self.bucket}/o/"
-                f"{quote(name, safe='')}?alt=media"
-            )
-        return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{name}"
+            return self.browser_url(key)
+        return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{quote(self._blob_name(key))}"
 
     def put_bytes(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"

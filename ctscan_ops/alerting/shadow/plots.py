@@ -9,11 +9,16 @@ from typing import Any
 
 
 def incident_timeline_png(
-    rows: Sequence[Mapping[str, Any]], start: float, end: float, title: str
+    rows: Sequence[Mapping[str, Any]],
+    start: float,
+    end: float,
+    title: str,
+    width_in: float = 12.0,
 ) -> bytes:
     """One row per policy: labelled windows (grey), true incidents (green), false (red).
 
     ``rows``: ``{"policy", "windows": [(start, end)], "incidents": [(open, close|None, is_true)]}``.
+    ``width_in``: figure width in inches (100 px each); the asset page inlines a narrow one.
     """
     import matplotlib
 
@@ -25,7 +30,7 @@ def incident_timeline_png(
         return datetime.fromtimestamp(ts, tz=UTC)
 
     height = max(2.5, 0.45 * len(rows) + 1.2)
-    fig, ax = plt.subplots(figsize=(12, height), dpi=100)
+    fig, ax = plt.subplots(figsize=(width_in, height), dpi=100)
     for y, row in enumerate(rows):
         for ws, we in row["windows"]:
             ax.barh(
@@ -51,9 +56,12 @@ def incident_timeline_png(
     ax.set_xlim(mdates.date2num(dt(start)), mdates.date2num(dt(end)))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     ax.invert_yaxis()
-    ax.set_title(
-        title + "  (grey: labelled incident, green: true alert, red: false alert)", fontsize=9
-    )
+    if width_in >= 9:
+        ax.set_title(
+            f"{title}  (grey: labelled incident, green: true alert, red: false alert)", fontsize=9
+        )
+    else:  # narrow: the legend on its own shorter line, so it is not cut at the figure edge
+        ax.set_title(f"{title}\ngrey: labelled, green: true alert, red: false alert", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def _figure(nrows: int, height: float, sharex: bool = True, ratios: Sequence[float] | None = None):
+def _figure(
+    nrows: int,
+    height: float,
+    sharex: bool = True,
+    ratios: Sequence[float] | None = None,
+    width: float = 10,
+):
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -21,7 +27,7 @@ def _figure(nrows: int, height: float, sharex: bool = True, ratios: Sequence[flo
     fig, axes = plt.subplots(
         nrows,
         1,
-        figsize=(10, height),
+        figsize=(width, height),
         sharex=sharex,
         gridspec_kw={"height_ratios": list(ratios)} if ratios else None,
         squeeze=False,
@@ -43,10 +49,14 @@ def curve_png(
     current: Mapping[str, Any] | None = None,
     recommended: Mapping[str, Any] | None = None,
     title: str = "",
+    width_in: float = 10.0,
 ) -> bytes:
     """FDR and recall vs threshold, one step line per duration (the tuning doc's ``curve``),
-    with the current and recommended settings marked on their duration's line."""
-    plt, fig, (ax_fdr, ax_rec) = _figure(2, 7.0)
+    with the current and recommended settings marked on their duration's line.
+
+    ``width_in``: figure width in inches (100 px each); the asset page inlines a narrow one.
+    """
+    plt, fig, (ax_fdr, ax_rec) = _figure(2, 7.0 if width_in >= 8 else 5.5, width=width_in)
     cmap = plt.get_cmap("viridis")
     n = max(len(curve), 1)
     marks = [("current", current, "s", "tab:red"), ("recommended", recommended, "*", "tab:green")]
