@@ -53,7 +53,9 @@ def archived_rows(archive):
 def assert_exact(client, archive, db, now=NOW, hi=source.MAX_ID):
     docs, old, quarantine = split_expected(db, now, hi=hi)
     got = {s.id: schema.content_hash(s.to_dict()) for s in client.collection(T.collection).stream()}
-    got_q = {s.id: schema.content_hash(s.to_dict()) for s in client.collection(T.quarantine).stream()}
+    got_q = {
+        s.id: schema.content_hash(s.to_dict()) for s in client.collection(T.quarantine).stream()
+    }
     rows = archived_rows(archive)
     got_old = {r["doc_id"]: schema.content_hash(arch.document_of(r)) for r in rows}
     assert len(rows) == len(got_old), "a row archived twice"
@@ -116,9 +118,7 @@ def test_parity_counts_ttl_expired_documents_and_still_catches_a_lost_one(
     assert res.expired == len(gone) and res.accounting()["unaccounted"] == 0
     # one not yet expired document deleted: that is a loss, not TTL
     victim = next(
-        s.id
-        for s in fs_client.collection(T.collection).stream()
-        if s.to_dict()["expireAt"] > later
+        s.id for s in fs_client.collection(T.collection).stream() if s.to_dict()["expireAt"] > later
     )
     fs_client.collection(T.collection).document(victim).delete()
     bad = parity.firestore_parity(fs_client, db, archive=archive, now=later)
