@@ -515,6 +515,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-bucket", help="bucket for rows past retention (else no archive)")
     p.add_argument("--archive-prefix", default=DEFAULT_ARCHIVE_PREFIX)
     p.add_argument("--now", help="ISO-8601 time the retention rule is applied at (tests)")
+    p.add_argument(
+        "--pause-after-archive",
+        type=float,
+        default=0.0,
+        help="fault injection: sleep this long after a part is durable, before its commit",
+    )
     args = p.parse_args(argv)
     client = firestore.Client(project=args.project)
     archive = None
@@ -530,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def archived(name: str, reused: bool) -> None:
         print(f"archived {name}{' reused' if reused else ''}", flush=True)
+        if args.pause_after_archive:
+            time.sleep(args.pause_after_archive)
 
     try:
         rep = migrate(
