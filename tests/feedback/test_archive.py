@@ -212,6 +212,6 @@ def test_archive_schema_matches_the_data_contract():
     from pathlib import Path
 
     text = (Path(__file__).parents[2] / "docs" / "data-contracts.md").read_text()
-    section = text.split("## Feedback archive", 1)[1].split("\n## ", 1)[0]
+    section = text.split("Output: feedback archive\n", 1)[1].split("\n## ", 1)[0]
     for name, typ, _ in arch.COLUMNS:
         assert re.search(rf"\| `{name}` \| `{re.escape(typ)}` \|", section), name
