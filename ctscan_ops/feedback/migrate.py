@@ -516,10 +516,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-prefix", default=DEFAULT_ARCHIVE_PREFIX)
     p.add_argument("--now", help="ISO-8601 time the retention rule is applied at (tests)")
     p.add_argument(
-        "--pause-after-archive",
-        type=float,
-        default=0.0,
-        help="fault injection: sleep this long after a part is durable, before its commit",
+        "--pause-after-part",
+        type=int,
+        default=0,
+        help="fault injection: after the N-th archive part is durable, sleep 60 s before its "
+        "commit (a supervisor kills the process in that window)",
     )
     args = p.parse_args(argv)
     client = firestore.Client(project=args.project)
@@ -534,10 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     def progress(r: MigrationReport) -> None:
         print(f"committed {r.last_id}", flush=True)
 
+    parts_seen = []
+
     def archived(name: str, reused: bool) -> None:
+        parts_seen.append(name)
         print(f"archived {name}{' reused' if reused else ''}", flush=True)
-        if args.pause_after_archive:
-            time.sleep(args.pause_after_archive)
+        if len(parts_seen) == args.pause_after_part:
+            time.sleep(60)
 
     try:
         rep = migrate(

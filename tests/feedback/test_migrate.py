@@ -276,7 +276,7 @@ def test_sigkill_between_archive_part_and_its_commit(firestore_emulator, gcs_emu
         project = f"gap-{trial}-{random.randrange(10**6)}"
         archive = arch.FeedbackArchive(bucket, f"archive/{project}")
         extra = ["--archive-bucket", bucket.name, "--archive-prefix", f"archive/{project}"]
-        extra += ["--now", KILL_NOW.isoformat(), "--pause-after-archive", "30"]
+        extra += ["--now", KILL_NOW.isoformat(), "--pause-after-part", str(k)]
         proc = _run_cli(db, project, env, batch_size=20, extra=extra)
         parts = 0
         while parts < k:
