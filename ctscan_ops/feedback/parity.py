@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctscan_ops.feedback.archive import FeedbackArchive, document_of
+from ctscan_ops.feedback.archive import ArchiveError, FeedbackArchive, document_of
 from ctscan_ops.feedback.migrate import Target
 from ctscan_ops.feedback.schema import CLASSES, TTL_DAYS, Normalised, classify, content_hash
 from ctscan_ops.feedback.source import iter_rows
@@ -259,8 +259,18 @@ def _actual(client: firestore.Client, collection: str, prefix: str) -> Iterator[
 
 
 def _archived(archive: FeedbackArchive, parts: dict) -> Iterator[tuple[str, str]]:
-    """Archive rows in id order, hashed from their columns (not their stored hash)."""
+    """Archive rows in id order, hashed from their columns (not their stored hash).
+
+    Parts never overlap (the migration removes orphans before rewriting); overlapping parts mean
+    rows archived twice and stop parity with the two names.
+    """
+    prev = None
     for p in archive.parts():
+        if prev is not None and p.first_id <= prev.last_id:
+            raise ArchiveError(
+                f"archive parts overlap (rows archived twice): {prev.name}, {p.name}"
+            )
+        prev = p
         parts["archive_parts"] += 1
         for row in archive.read(p.name):
             yield row["doc_id"], content_hash(document_of(row))

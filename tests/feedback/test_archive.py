@@ -215,3 +215,15 @@ def test_archive_schema_matches_the_data_contract():
     section = text.split("Output: feedback archive\n", 1)[1].split("\n## ", 1)[0]
     for name, typ, _ in arch.COLUMNS:
         assert re.search(rf"\| `{name}` \| `{re.escape(typ)}` \|", section), name
+
+
+def test_overlapping_parts_stop_parity_with_their_names(fs_client, archive, world_db):
+    db, _ = world_db
+    migrate.migrate(fs_client, db, batch_size=499, archive=archive, now=NOW)
+    first = archive.parts()[0]
+    rows = archive.read(first.name)
+    twice = archive.object_name(rows[1]["source_id"], rows[2]["source_id"])
+    archive.bucket.blob(twice).upload_from_string(arch.encode(rows[1:3]))
+    with pytest.raises(arch.ArchiveError, match="overlap") as err:
+        parity.firestore_parity(fs_client, db, archive=archive, now=NOW)
+    assert first.name in str(err.value) and twice in str(err.value)

@@ -16,18 +16,19 @@ import subprocess
 import sys
 import time
 from contextlib import closing
+from datetime import UTC, datetime
 
 import pytest
-from ctscan_ops.feedback.world import generate_feedback_db
 from google.api_core import exceptions as gexc
 
 from ctscan_ops.feedback import firestore_limits as fl
 from ctscan_ops.feedback import migrate, schema, source
 from ctscan_ops.feedback.migrate import Target
-
-from .conftest import END, START
+from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
 T = Target()
+START = datetime(2025, 6, 1, tzinfo=UTC)  # as the conftest's worlds
+END = datetime(2025, 10, 1, tzinfo=UTC)
 NAME = "feedback/sqlite-0000000001"
 
 
