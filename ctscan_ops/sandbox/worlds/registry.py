@@ -277,6 +277,7 @@ def publish_reference_sets(
 def generate(ctx: Any) -> dict[str, Any]:
     """World hook: register the versions in the models bucket (created if missing) and publish
     the held-out set where ``Settings.holdout_location`` says (``CTSCAN_HOLDOUT_URI``)."""
+    from ctscan_ops.drift.contracts import REFERENCE_POINTER
     from ctscan_ops.registry.train import torch_threads
 
     client = ctx.storage_client()
@@ -298,7 +299,8 @@ def generate(ctx: Any) -> dict[str, Any]:
             holdout_location=location,
         )
         drift_bucket = client.bucket(ctx.settings.drift_logs_bucket)
-        if drift_bucket.exists():  # the drift part wrote the reference inputs
+        # the drift part wrote the reference inputs (a world without it has no drift reference)
+        if drift_bucket.exists() and drift_bucket.blob(REFERENCE_POINTER).exists():
             summary["drift_reference_sets"] = publish_reference_sets(
                 store, drift_bucket, list(summary["versions"].values()), ctx.progress
             )
