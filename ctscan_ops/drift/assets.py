@@ -19,6 +19,7 @@ import dagster as dg
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN, Column, rounded
 from ctscan_ops.metadata_values import image_value, table_shape, table_value
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
+from ctscan_ops.registry.assets import RegistryResource
 from ctscan_ops.resources import (
     ArtifactStore,
     GaugePoint,
@@ -65,7 +66,21 @@ def _md_list(rows: list[dict[str, str]], limit: int = MAX_LISTED) -> str:
 
 
 class ReferenceConfig(dg.Config):
-    model_version: str | None = None  # default: the one in reference/current.json
+    # default: the registry's champion; reference/current.json when there is no champion
+    model_version: str | None = None
+
+
+def champion_version(registry: RegistryResource) -> str | None:
+    """The registry's champion version, or None when there is no registry/champion yet."""
+    from google.api_core import exceptions as gexc
+
+    from ctscan_ops.drift.contracts import CHAMPION_ALIAS
+
+    try:
+        rec = registry.store().get_alias(CHAMPION_ALIAS)
+    except gexc.NotFound:  # no models bucket: a project without the registry
+        return None
+    return rec.version if rec is not None else None
 
 
 @dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"})
@@ -74,24 +89,38 @@ def reference_profile(
     config: ReferenceConfig,
     drift_logs: ArtifactStore,
     artifacts: ArtifactStore,
+    registry: RegistryResource,
 ) -> dg.MaterializeResult:
-    """Image features of the model's held-out reference set, with the model's predictions.
+    """Image features of the champion's held-out reference set, with its predictions.
 
-    Versioned with the model: stored under its model version, and the data version says which.
+    Keyed by the registry's champion version (read through the registry store): stored under
+    that version, and the data version names it, so a promotion makes the profile stale and a
+    rebuild follows the new champion's inputs.
     """
     import hashlib
 
     import numpy as np
 
-    from ctscan_ops.drift.contracts import REFERENCE_POINTER, reference_keys
+    from ctscan_ops.drift.contracts import (
+        REFERENCE_POINTER,
+        choose_reference_version,
+        reference_keys,
+    )
     from ctscan_ops.drift.features import FEATURE_COLUMNS
     from ctscan_ops.drift.pipeline import profile_table, reference_profile_frame
 
-    version = config.model_version or drift_logs.get_json(REFERENCE_POINTER)["model_version"]
+    champion = champion_version(registry)
+    pointer = (
+        drift_logs.get_json(REFERENCE_POINTER)["model_version"]
+        if champion is None and drift_logs.exists(REFERENCE_POINTER)
+        else None
+    )
+    version, source = choose_reference_version(config.model_version, champion, pointer)
     npz_key, pred_key = reference_keys(version)
     if not drift_logs.exists(npz_key):
         raise FileNotFoundError(
-            f"no reference set for model {version!r} at {drift_logs.uri(npz_key)}"
+            f"no reference set for model {version!r} ({source}) at {drift_logs.uri(npz_key)}: "
+            "the training pipeline writes reference/<version>/ for every registered version"
         )
     with np.load(io.BytesIO(drift_logs.get_bytes(npz_key)), allow_pickle=False) as z:
         images = z["images"]
@@ -100,11 +129,16 @@ def reference_profile(
     data = _parquet(frame)
     uri = artifacts.put_bytes(profile_key(version), data)
     sha = hashlib.sha256(data).hexdigest()[:12]
-    artifacts.put_json("drift/reference/current.json", {"model_version": version, "sha": sha})
-    context.log.info(f"reference profile for {version}: {len(frame)} images -> {uri}")
+    artifacts.put_json(
+        "drift/reference/current.json",
+        {"model_version": version, "sha": sha, "source": source, "champion_version": champion},
+    )
+    context.log.info(f"reference profile for {version} ({source}): {len(frame)} images -> {uri}")
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
+            "champion_version": champion or "",
+            "reference_source": source,
             "rows": len(frame),
             "profile_uri": dg.MetadataValue.url(artifacts.browser_url(profile_key(version))),
             "profile_gs": uri,
@@ -271,8 +305,11 @@ def drift_report(
     artifacts: ArtifactStore,
     monitoring: MonitoringResource,
     settings: SettingsResource,
+    registry: RegistryResource,
 ) -> dg.MaterializeResult:
-    """Evidently drift report of the day against the reference of the model that served it.
+    """Evidently drift report of the day against the registry champion's reference profile
+    (without a champion: the reference of the model that served the day). The report names the
+    champion version it compared against (metadata and summary.json).
 
     Publishes ``drift_share`` and ``feature_drifted`` (the data_drift policy's input) and checks
     the share against the policy threshold.
@@ -304,21 +341,43 @@ def drift_report(
                 )
             ],
         )
-    version = dominant_model_version(manifest.get("model_versions", {}))
+    from ctscan_ops.drift.features import FEATURE_COLUMNS
+    from ctscan_ops.drift.report import DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL
+
+    served = dominant_model_version(manifest.get("model_versions", {}))
+    champion = champion_version(registry)
+    version = champion or served
     if version is None:
         version = artifacts.get_json("drift/reference/current.json")["model_version"]
     if not artifacts.exists(profile_key(version)):
+        why = "the champion changed: " if champion else ""
         raise FileNotFoundError(
             f"no reference profile for model {version!r} ({artifacts.uri(profile_key(version))}): "
-            "materialize reference_profile with that model_version"
+            f"{why}materialize reference_profile (it follows the registry's champion)"
         )
     reference = _read_parquet(artifacts.get_bytes(profile_key(version)))
     current = _read_parquet(artifacts.get_bytes(features_key(day, "features.parquet")))
+    # Prediction columns compare one model's outputs with another's when the day was served by
+    # a model other than the reference's: then only the inputs are compared.
+    same_model = served is None or served == version
+    numerical = DEFAULT_NUMERICAL if same_model else tuple(FEATURE_COLUMNS)
+    categorical = DEFAULT_CATEGORICAL if same_model else ()
     report = run_drift_report(
-        reference, current, threshold=threshold, timestamp=datetime.fromisoformat(day)
+        reference,
+        current,
+        numerical,
+        categorical,
+        threshold=threshold,
+        timestamp=datetime.fromisoformat(day),
     )
     summary = report.summary.to_dict()
-    summary.update(date=day, model_version=version)
+    summary.update(
+        date=day,
+        model_version=version,
+        champion_version=champion,
+        served_model_version=served,
+        prediction_columns_compared=same_model,
+    )
     html_uri = artifacts.put_bytes(report_key(day, "report.html"), report.html or b"", "text/html")
     artifacts.put_bytes(report_key(day, "report.json"), report.json, "application/json")
     published, note = _publish(monitoring, day, summary, environment)
@@ -337,6 +396,9 @@ def drift_report(
         "reference_rows": s.reference_rows,
         "current_rows": s.current_rows,
         "model_version": version,
+        "champion_version": champion or "",
+        "served_model_version": served or "",
+        "prediction_columns_compared": same_model,
         "report_html": dg.MetadataValue.url(artifacts.browser_url(report_key(day, "report.html"))),
         "drift_share_over_days": _drift_share_plot(artifacts, day, s.threshold, environment),
         "columns": table_value(DRIFT_COLUMNS, drift_column_records(s.columns)[:MAX_LISTED]),

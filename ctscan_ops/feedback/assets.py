@@ -13,12 +13,14 @@ from typing import Any
 import dagster as dg
 
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.common.timeparse import parse_iso
 from ctscan_ops.common.view import Column
+from ctscan_ops.feedback import archive as arch
 from ctscan_ops.feedback import migrate as mig
 from ctscan_ops.feedback import parity as par
 from ctscan_ops.feedback import schema, source
 from ctscan_ops.metadata_values import table_shape
-from ctscan_ops.resources import FirestoreResource, SQLiteFeedbackResource
+from ctscan_ops.resources import ArtifactStore, FirestoreResource, SQLiteFeedbackResource
 
 GROUP = "feedback"
 REASON_TEXT = {
@@ -37,6 +39,15 @@ class MigrationConfig(dg.Config):
     batch_size: int = 499
     max_rows: int | None = None  # None: everything after the checkpoint
     commit_deadline_s: float = 60.0
+    # The time the retention rule is applied at (ISO 8601); None: now. Rows with
+    # timestamp + 90 days <= it are archived (Parquet) instead of written to Firestore.
+    as_of: str | None = None
+
+
+def feedback_archive(artifacts: ArtifactStore) -> arch.FeedbackArchive:
+    """The archive of rows past retention: ``gs://<artifacts>/<prefix>/feedback/archive/``."""
+    prefix = f"{artifacts.prefix}/feedback/archive" if artifacts.prefix else "feedback/archive"
+    return arch.FeedbackArchive(artifacts.client().bucket(artifacts.bucket), prefix)
 
 
 def quarantine_table(client: Any, target: mig.Target, reasons: dict[str, int]) -> str:
@@ -104,10 +115,13 @@ def firestore_feedback(
     config: MigrationConfig,
     firestore: FirestoreResource,
     feedback_sqlite: SQLiteFeedbackResource,
+    artifacts: ArtifactStore,
 ) -> dg.MaterializeResult:
-    """Feedback in Firestore: SQLite rows migrated from the checkpoint on, bad ones quarantined."""
+    """Feedback in Firestore: SQLite rows migrated from the checkpoint on, bad ones quarantined,
+    rows already past retention archived to Parquet (so Firestore's TTL cannot eat them)."""
     client = firestore.client()
     target = mig.Target()
+    archive = feedback_archive(artifacts)
 
     def progress(r: mig.MigrationReport) -> None:
         if r.commits % 20 == 0:
@@ -121,6 +135,8 @@ def firestore_feedback(
         commit_deadline=config.commit_deadline_s,
         max_rows=config.max_rows,
         on_commit=progress,
+        archive=archive,
+        now=parse_iso(config.as_of)[0] if config.as_of else None,
     )
     cum = rep.cumulative
     src = source.summarise(feedback_sqlite.path)
@@ -130,6 +146,10 @@ def firestore_feedback(
             "rows_read": dg.MetadataValue.int(rep.rows_read),
             "rows_written": dg.MetadataValue.int(rep.migrated),
             "rows_quarantined": dg.MetadataValue.int(rep.quarantined),
+            "rows_archived": dg.MetadataValue.int(rep.archived),
+            "archive_parts_written": dg.MetadataValue.int(rep.archive_parts),
+            "archive_parts_reused": dg.MetadataValue.int(rep.archive_parts_reused),
+            "total_archived": dg.MetadataValue.int(int(cum.get("archived", 0))),
             "commits": dg.MetadataValue.int(rep.commits),
             "throughput_rows_per_s": dg.MetadataValue.float(round(rep.rows_per_second, 1)),
             "checkpoint_last_id": dg.MetadataValue.int(rep.last_id),
@@ -147,6 +167,7 @@ def firestore_feedback(
                     "documents": target.collection,
                     "quarantine": target.quarantine,
                     "checkpoint": f"{target.state}/{rep.checkpoint_key}",
+                    "archive": archive.uri(),
                 }
             ),
         }
@@ -155,10 +176,14 @@ def firestore_feedback(
 
 @dg.asset_check(asset=firestore_feedback, name="firestore_parity")
 def firestore_parity(
-    firestore: FirestoreResource, feedback_sqlite: SQLiteFeedbackResource
+    firestore: FirestoreResource, feedback_sqlite: SQLiteFeedbackResource, artifacts: ArtifactStore
 ) -> dg.AssetCheckResult:
-    """SQLite vs Firestore: totals, per-class and per-day counts, content checksum; names ids."""
-    res = par.firestore_parity(firestore.client(), feedback_sqlite.path)
+    """SQLite vs Firestore + archive: totals, per-class and per-day counts, content checksum;
+    every row in Firestore, archived, quarantined or expired by TTL; names ids otherwise."""
+    res = par.firestore_parity(
+        firestore.client(), feedback_sqlite.path, archive=feedback_archive(artifacts)
+    )
+    acc = res.accounting()
     per_class = md_table(
         ["class", "expected", "firestore"], [[c, e, a] for c, (e, a) in res.per_class.items()]
     )
@@ -168,8 +193,12 @@ def firestore_parity(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "source_rows": dg.MetadataValue.int(res.source_rows),
-            "migrated": dg.MetadataValue.int(res.firestore_docs - res.foreign_docs),
+            "migrated": dg.MetadataValue.int(res.firestore_in_prefix),
             "quarantined": dg.MetadataValue.int(res.firestore_quarantined),
+            "archived": dg.MetadataValue.int(res.archived),
+            "expired_by_ttl": dg.MetadataValue.int(res.expired),
+            "unaccounted": dg.MetadataValue.int(acc["unaccounted"]),
+            "accounting": dg.MetadataValue.json(acc),
             "expected_migrated": dg.MetadataValue.int(res.expected_migrated),
             "expected_quarantined": dg.MetadataValue.int(res.expected_quarantined),
             "foreign_docs": dg.MetadataValue.int(res.foreign_docs),

@@ -15,6 +15,13 @@ and "the checkpoint says >= N" are the same fact, and the counts in it are exact
 A crash at any point therefore resumes without loss (everything after the checkpoint is redone)
 and without duplicates (document ids are derived from the source id, so redoing is
 overwriting). Rows are either migrated or quarantined in the same atomic commit.
+
+Retention (issue 16): with an ``archive``, a valid row whose ``timestamp + TTL_DAYS <= now`` is
+not written to Firestore (its ``expireAt`` would already be past and the TTL sweep would delete
+it within a day) but to a Parquet part of :class:`~ctscan_ops.feedback.archive.FeedbackArchive`,
+uploaded and durable BEFORE the commit that moves the checkpoint past it; see
+:mod:`ctscan_ops.feedback.archive` for why a kill between the two neither loses nor duplicates.
+Without an archive (unit tests of the Firestore path only) every valid row goes to Firestore.
 """
 
 from __future__ import annotations
@@ -25,12 +32,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctscan_ops.common.timeparse import parse_iso
+from ctscan_ops.feedback.archive import DEFAULT_PREFIX as DEFAULT_ARCHIVE_PREFIX
+from ctscan_ops.feedback.archive import FeedbackArchive, is_past_retention
 from ctscan_ops.feedback.firestore_limits import REJECTED_BY_FIRESTORE, document_size
 from ctscan_ops.feedback.schema import (
     DEFAULT_SOURCE_LABEL,
+    TTL_DAYS,
     Normalised,
     Rejected,
     SourceRow,
@@ -62,6 +74,22 @@ class MigrationError(RuntimeError):
     """A commit failed; the checkpoint still names the last committed id, so re-run resumes."""
 
 
+@dataclass(frozen=True)
+class Archived:
+    """A valid row past retention: in archive part ``part``, not written to Firestore."""
+
+    item: Normalised
+    part: str
+
+    @property
+    def source_id(self) -> int:
+        return self.item.source_id
+
+    @property
+    def doc_id(self) -> str:
+        return self.item.doc_id
+
+
 @dataclass
 class MigrationReport:
     """What one run did (this run's numbers) and where the checkpoint stands (cumulative)."""
@@ -72,6 +100,10 @@ class MigrationReport:
     rows_read: int = 0
     migrated: int = 0
     quarantined: int = 0
+    archived: int = 0  # valid rows past retention, written to the archive instead
+    archive_parts: int = 0  # parts written this run
+    archive_parts_reused: int = 0  # identical parts found from a run killed before its commit
+    archive_orphans_dropped: int = 0  # parts of a killed run that this run rewrote differently
     reasons: Counter[str] = field(default_factory=Counter)
     commits: int = 0
     bisected: int = 0  # rows Firestore refused although they passed the pre-checks
@@ -148,7 +180,9 @@ def _delete_all(client: firestore.Client, query: Any) -> int:
     return deleted
 
 
-def reset_migration(client: firestore.Client, target: Target) -> int:
+def reset_migration(
+    client: firestore.Client, target: Target, archive: FeedbackArchive | None = None
+) -> int:
     """Start over: delete the source's checkpoints, then its migrated and quarantined documents.
 
     Checkpoints go first: a crash half-way leaves none, so the next run re-migrates from the
@@ -159,6 +193,8 @@ def reset_migration(client: firestore.Client, target: Target) -> int:
     """
     label = target.source_label
     _delete_all(client, _prefix_query(client, target.state, label))
+    if archive is not None:  # no checkpoint covers them any more: orphans of no commit
+        archive.drop_orphans(0, MAX_ID)
     return sum(
         _delete_all(client, _prefix_query(client, name, label))
         for name in (target.collection, target.quarantine)
@@ -192,7 +228,7 @@ def batched_by_size(items: Iterable[Any], size: int, max_bytes: int) -> Iterator
         yield buf
 
 
-def _weight(item: Normalised | Rejected) -> int:
+def _weight(item: Normalised | Rejected | Archived) -> int:
     if isinstance(item, Normalised):
         return item.size
     return document_size(f"q/{item.doc_id}", item.record())
@@ -244,6 +280,10 @@ def migrate(
     on_commit: Callable[[MigrationReport], None] | None = None,
     skip_checks: Iterable[str] = (),
     max_commit_bytes: int = MAX_COMMIT_BYTES,
+    archive: FeedbackArchive | None = None,
+    now: datetime | None = None,
+    retention_days: int = TTL_DAYS,
+    on_archive: Callable[[str, bool], None] | None = None,
 ) -> MigrationReport:
     """Migrate rows ``lo < id <= hi`` from the checkpoint on; returns this run's report.
 
@@ -259,6 +299,11 @@ def migrate(
     ``firestore_rejected`` with Firestore's error text, the rest lands. ``skip_checks`` turns
     limit kinds off (tests, benchmark); ``max_commit_bytes`` bounds the storage size of one
     commit (the emulator accepts 4 MiB messages, production 10 MiB requests).
+
+    ``archive``: valid rows with ``timestamp + retention_days <= now`` (``now`` fixed once per
+    run, injectable for tests and backfills; default the wall clock) go to one archive part per
+    commit, written before that commit; orphan parts of a killed run are verified or replaced.
+    ``on_archive(part name, reused)`` is called once a part is durable, before its commit.
     """
     from google.api_core import exceptions as gexc
     from google.cloud import firestore
@@ -282,8 +327,12 @@ def migrate(
         "quarantined": int(state.get("quarantined", 0)),
         "reasons": dict(state.get("reasons", {})),
     }
+    cumulative["archived"] = int(state.get("archived", 0))
     if state:
         verify_source_unchanged(db_path, last_id, state.get("last_row_sha256"), key)
+    run_now = (now or datetime.now(UTC)).astimezone(UTC)
+    # parts beyond the checkpoint belong to no commit: a run died between upload and commit
+    orphans = archive.parts(last_id, hi) if archive is not None else []
     report = MigrationReport(key, last_id, last_id, cumulative=cumulative)
     t0 = time.perf_counter()
 
@@ -293,8 +342,12 @@ def migrate(
         for r in iter_rows(db_path, last_id, hi)
     )
 
-    def write(batch: Any, item: Normalised | Rejected) -> Normalised | Rejected:
+    def write(
+        batch: Any, item: Normalised | Rejected | Archived
+    ) -> Normalised | Rejected | Archived:
         """Add ``item`` to ``batch``; a document the client refuses to encode is quarantined."""
+        if isinstance(item, Archived):
+            return item  # already durable in its part
         if isinstance(item, Normalised):
             try:
                 batch.set(docs.document(item.doc_id), item.doc)
@@ -310,8 +363,9 @@ def migrate(
         batch = client.batch()
         written = [write(batch, item) for item in chunk]
         n_ok = sum(isinstance(item, Normalised) for item in written)
+        n_old = sum(isinstance(item, Archived) for item in written)
         reasons = Counter(item.reason for item in written if isinstance(item, Rejected))
-        n_bad = len(written) - n_ok
+        n_bad = len(written) - n_ok - n_old
         new_reasons = Counter(cumulative["reasons"]) + reasons
         new_state = {
             "last_id": chunk[-1].source_id,
@@ -320,6 +374,7 @@ def migrate(
             "hi": hi,
             "migrated": cumulative["migrated"] + n_ok,
             "quarantined": cumulative["quarantined"] + n_bad,
+            "archived": cumulative["archived"] + n_old,
             "reasons": dict(new_reasons),
             "updated_at": firestore.SERVER_TIMESTAMP,
         }
@@ -338,12 +393,14 @@ def migrate(
         cumulative.update(
             migrated=new_state["migrated"],
             quarantined=new_state["quarantined"],
+            archived=new_state["archived"],
             reasons=new_state["reasons"],
         )
         report.last_id = chunk[-1].source_id
         report.rows_read += len(chunk)
         report.migrated += n_ok
         report.quarantined += n_bad
+        report.archived += n_old
         report.reasons.update(reasons)
         report.commits += 1
         report.seconds = time.perf_counter() - t0
@@ -366,6 +423,8 @@ def migrate(
                 return
             row, item = chunk_pairs[0]
             msg = getattr(exc, "message", None) or str(exc)
+            if isinstance(item, Archived):  # only the checkpoint was in that commit
+                raise MigrationError(f"checkpoint commit refused ({msg})") from exc
             if isinstance(item, Normalised):
                 report.bisected += 1
                 replacement = refused(item, f"Firestore refused the document: {msg}")
@@ -378,12 +437,63 @@ def migrate(
                 ) from exc
             land([(row, replacement)])
 
+    def archive_old(chunk_pairs: list) -> list:
+        """Write the chunk's rows past retention as one part (before its commit); mark them.
+
+        Orphan parts overlapping the chunk are deleted first unless one is exactly the part
+        this chunk writes (then it is verified by its row digest and kept).
+        """
+        if archive is None:
+            return chunk_pairs
+        first, last = chunk_pairs[0][0].id, chunk_pairs[-1][0].id
+        old = [
+            item
+            for _, item in chunk_pairs
+            if isinstance(item, Normalised) and is_past_retention(item, run_now, retention_days)
+        ]
+        name = archive.object_name(old[0].source_id, old[-1].source_id) if old else None
+        for part in [p for p in orphans if p.first_id <= last and p.last_id >= first]:
+            orphans.remove(part)
+            if part.name != name:
+                archive.delete(part)
+                report.archive_orphans_dropped += 1
+        if not old:
+            return chunk_pairs
+        name, reused = archive.write_part(old)
+        report.archive_parts += 1
+        report.archive_parts_reused += reused
+        if on_archive is not None:
+            on_archive(name, reused)
+        moved = {item.source_id for item in old}
+        return [
+            (row, Archived(item, name) if item.source_id in moved else item)
+            for row, item in chunk_pairs
+        ]
+
     for chunk_pairs in batched_by_size(pairs, batch_size, max_commit_bytes):
-        land(chunk_pairs)
+        land(archive_old(chunk_pairs))
         if max_rows is not None and report.rows_read >= max_rows:
             break
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def storage_client(project: str | None):
+    """A GCS client; with ``STORAGE_EMULATOR_HOST`` set, anonymous against the emulator."""
+    import os
+
+    from google.cloud import storage
+
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST")
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": endpoint},
+        )
+    return storage.Client(project=project)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,13 +512,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hi", type=int, default=MAX_ID)
     p.add_argument("--commit-deadline", type=float, default=30.0)
     p.add_argument("--restart", action="store_true", help="delete the checkpoint first")
+    p.add_argument("--archive-bucket", help="bucket for rows past retention (else no archive)")
+    p.add_argument("--archive-prefix", default=DEFAULT_ARCHIVE_PREFIX)
+    p.add_argument("--now", help="ISO-8601 time the retention rule is applied at (tests)")
+    p.add_argument(
+        "--pause-after-part",
+        type=int,
+        default=0,
+        help="fault injection: after the N-th archive part is durable, sleep 60 s before its "
+        "commit (a supervisor kills the process in that window)",
+    )
     args = p.parse_args(argv)
     client = firestore.Client(project=args.project)
+    archive = None
+    if args.archive_bucket:
+        archive = FeedbackArchive(
+            storage_client(args.project).bucket(args.archive_bucket), args.archive_prefix
+        )
     if args.restart:
-        reset_migration(client, Target())
+        reset_migration(client, Target(), archive)
 
     def progress(r: MigrationReport) -> None:
         print(f"committed {r.last_id}", flush=True)
+
+    parts_seen = []
+
+    def archived(name: str, reused: bool) -> None:
+        parts_seen.append(name)
+        print(f"archived {name}{' reused' if reused else ''}", flush=True)
+        if len(parts_seen) == args.pause_after_part:
+            time.sleep(60)
 
     try:
         rep = migrate(
@@ -419,11 +552,18 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             commit_deadline=args.commit_deadline,
             on_commit=progress,
+            archive=archive,
+            now=parse_iso(args.now)[0] if args.now else None,
+            on_archive=archived,
         )
     except (MigrationError, SourceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"done {rep.last_id} migrated={rep.migrated} quarantined={rep.quarantined}", flush=True)
+    print(
+        f"done {rep.last_id} migrated={rep.migrated} quarantined={rep.quarantined} "
+        f"archived={rep.archived}",
+        flush=True,
+    )
     return 0
 
 

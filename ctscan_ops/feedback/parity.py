@@ -11,27 +11,42 @@ A mismatch names the offending ids (first ``MAX_LISTED`` of each kind).
 
 Scope: the aggregation counts cover the whole collections, which hold only migrated rows until
 cut-over (the app keeps writing to SQLite until then); ``foreign_docs`` reports documents outside
-the migration's id prefix. Firestore's TTL deletes documents whose ``expireAt`` has passed, which
-the emulator never does: run parity before the TTL sweep reaches migrated rows (see README).
+the migration's id prefix.
+
+Nothing lost is checked, not assumed (issue 16): every valid source row must be in Firestore, in
+the archive (rows past retention at migration time, read back from the Parquet parts and hashed
+from their columns), or -- missing from Firestore with ``expireAt <= now`` -- expired by
+Firestore's TTL (:data:`EXPIRED_RULE`); every invalid row in the quarantine. A row in Firestore
+and in the archive at once is reported (``unexpected``: a duplicate).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctscan_ops.feedback.archive import ArchiveError, FeedbackArchive, document_of
 from ctscan_ops.feedback.migrate import Target
-from ctscan_ops.feedback.schema import CLASSES, Normalised, classify, content_hash
+from ctscan_ops.feedback.schema import CLASSES, TTL_DAYS, Normalised, classify, content_hash
 from ctscan_ops.feedback.source import iter_rows
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 MAX_LISTED = 50
+EXPIRED_RULE = (
+    f"valid row missing from Firestore whose expireAt (timestamp + {TTL_DAYS} d) <= now: "
+    "deleted by Firestore's TTL policy"
+)
+ARCHIVED_RULE = (
+    f"valid row found in the archive (timestamp + {TTL_DAYS} d <= the migration's now), "
+    "content hashed from its Parquet columns"
+)
 MAX_DAYS_LISTED = 10
 _MOD = 2**256
 
@@ -50,14 +65,26 @@ class IdDiff:
     n_missing: int = 0
     n_unexpected: int = 0
     n_changed: int = 0
+    excused: list[str] = field(default_factory=list)  # missing, but expired by TTL
+    n_excused: int = 0
 
     @property
     def ok(self) -> bool:
         return not (self.n_missing or self.n_unexpected or self.n_changed)
 
 
-def merge_diff(expected: Iterable[tuple[str, str]], actual: Iterable[tuple[str, str]]) -> IdDiff:
-    """Compare two id-sorted streams of (id, hex hash); raises if a stream is not sorted."""
+def merge_diff(
+    expected: Iterable[tuple[str, str]],
+    actual: Iterable[tuple[str, str]],
+    excused: Collection[str] = (),
+    on_excused: Callable[[str], None] | None = None,
+) -> IdDiff:
+    """Compare two id-sorted streams of (id, hex hash); raises if a stream is not sorted.
+
+    An expected id missing from ``actual`` but in ``excused`` (expired by TTL) is counted in
+    ``n_excused`` instead of ``n_missing`` (and passed to ``on_excused``); its hash stays out
+    of both checksums. ``excused`` may grow while ``expected`` is consumed.
+    """
     d = IdDiff()
     e_it, a_it = iter(expected), iter(actual)
     e, a = next(e_it, None), next(a_it, None)
@@ -74,8 +101,13 @@ def merge_diff(expected: Iterable[tuple[str, str]], actual: Iterable[tuple[str, 
             raise ValueError("merge_diff needs both streams sorted by id")
         if a is None or (e is not None and e[0] < a[0]):
             d.expected += 1
-            d.checksum_expected = (d.checksum_expected + int(e[1], 16)) % _MOD
-            note("missing", e[0])
+            if e[0] in excused:
+                note("excused", e[0])
+                if on_excused is not None:
+                    on_excused(e[0])
+            else:
+                d.checksum_expected = (d.checksum_expected + int(e[1], 16)) % _MOD
+                note("missing", e[0])
             last_e, e = e[0], next(e_it, None)
         elif e is None or a[0] < e[0]:
             d.actual += 1
@@ -108,12 +140,39 @@ class ParityResult:
     months_checked: int
     docs: IdDiff
     quarantine: IdDiff
+    firestore_in_prefix: int = 0  # the migration's documents in Firestore (id prefix)
+    archived: int = 0  # rows read back from the archive
+    archive_parts: int = 0
+    expired: int = 0  # missing from Firestore, expireAt in the past: TTL
+    archive_uri: str | None = None
+
+    @property
+    def expected_in_firestore(self) -> int:
+        return self.expected_migrated - self.archived - self.expired
+
+    def accounting(self) -> dict[str, Any]:
+        """Where every source row is, with the rule that put it there."""
+        return {
+            "source_rows": self.source_rows,
+            "firestore": self.firestore_in_prefix,
+            "archived": self.archived,
+            "expired_by_ttl": self.expired,
+            "quarantined": self.firestore_quarantined,
+            "unaccounted": self.source_rows
+            - self.firestore_in_prefix
+            - self.archived
+            - self.expired
+            - self.firestore_quarantined,
+            "rules": {"archived": ARCHIVED_RULE, "expired_by_ttl": EXPIRED_RULE},
+            "archive": self.archive_uri,
+        }
 
     @property
     def totals_ok(self) -> bool:
+        placed = self.firestore_in_prefix + self.archived + self.expired
         return (
-            self.firestore_docs - self.foreign_docs + self.firestore_quarantined == self.source_rows
-            and self.firestore_docs - self.foreign_docs == self.expected_migrated
+            placed + self.firestore_quarantined == self.source_rows
+            and self.firestore_in_prefix == self.expected_in_firestore
             and self.firestore_quarantined == self.expected_quarantined
         )
 
@@ -133,8 +192,9 @@ class ParityResult:
         if not self.totals_ok:
             out.append(
                 f"totals: source {self.source_rows} rows, expected {self.expected_migrated} "
-                f"migrated + {self.expected_quarantined} quarantined; Firestore has "
-                f"{self.firestore_docs - self.foreign_docs} + {self.firestore_quarantined}"
+                f"valid + {self.expected_quarantined} quarantined; Firestore has "
+                f"{self.firestore_in_prefix} + {self.firestore_quarantined}, archive "
+                f"{self.archived}, expired by TTL {self.expired}"
             )
         for name, d in (("feedback", self.docs), ("quarantine", self.quarantine)):
             for kind in ("missing", "unexpected", "changed"):
@@ -154,7 +214,11 @@ class ParityResult:
 
 
 def _expected(
-    db_path: Path | str, source_label: str, parts: dict, collection: str = "feedback"
+    db_path: Path | str,
+    source_label: str,
+    parts: dict,
+    collection: str = "feedback",
+    now: datetime | None = None,
 ) -> Iterator:
     """Classify the source once; yields docs (id, hash) and records quarantine pairs + counts.
 
@@ -166,8 +230,14 @@ def _expected(
         out = classify(row, source_label, collection=collection)
         parts["rows"] += 1
         if isinstance(out, Normalised):
-            parts["class"][out.doc["predicted_class"]] += 1
-            parts["day"][out.doc["timestamp"].date().isoformat()] += 1
+            cls, day = out.doc["predicted_class"], out.doc["timestamp"].date().isoformat()
+            if out.doc_id in parts["archived_ids"]:
+                parts["archived_class"][cls] += 1  # not expected in Firestore's counts
+            else:
+                parts["class"][cls] += 1
+                parts["day"][day] += 1
+                if now is not None and out.doc["expireAt"] <= now:
+                    parts["expirable"][out.doc_id] = (cls, day)
             yield out.doc_id, content_hash(out.doc)
         else:
             parts["quarantine"].append((out.doc_id, content_hash(out.record())))
@@ -186,6 +256,30 @@ def _actual(client: firestore.Client, collection: str, prefix: str) -> Iterator[
     )
     for snap in q.stream():
         yield snap.id, content_hash(snap.to_dict())
+
+
+def _archived(archive: FeedbackArchive, parts: dict) -> Iterator[tuple[str, str]]:
+    """Archive rows in id order, hashed from their columns (not their stored hash).
+
+    Parts never overlap (the migration removes orphans before rewriting); overlapping parts mean
+    rows archived twice and stop parity with the two names.
+    """
+    prev = None
+    for p in archive.parts():
+        if prev is not None and p.first_id <= prev.last_id:
+            raise ArchiveError(
+                f"archive parts overlap (rows archived twice): {prev.name}, {p.name}"
+            )
+        prev = p
+        parts["archive_parts"] += 1
+        for row in archive.read(p.name):
+            yield row["doc_id"], content_hash(document_of(row))
+
+
+def _counted(stream: Iterable[tuple[str, str]], parts: dict, key: str) -> Iterator:
+    for item in stream:
+        parts[key] += 1
+        yield item
 
 
 def _month_bounds(day: date) -> tuple[datetime, datetime]:
@@ -233,15 +327,48 @@ def firestore_parity(
     db_path: Path | str,
     *,
     target: Target | None = None,
+    archive: FeedbackArchive | None = None,
+    now: datetime | None = None,
 ) -> ParityResult:
-    """Compare every source row with Firestore (see the module docstring)."""
+    """Compare every source row with Firestore and the archive (see the module docstring).
+
+    ``now`` (default the wall clock) decides which missing documents count as expired by TTL.
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     target = target or Target()
-    parts: dict[str, Any] = {"rows": 0, "class": Counter(), "day": Counter(), "quarantine": []}
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    parts: dict[str, Any] = {
+        "rows": 0,
+        "class": Counter(),
+        "day": Counter(),
+        "quarantine": [],
+        "archived_ids": set(),
+        "archived_class": Counter(),
+        "expirable": {},
+        "in_firestore": 0,
+        "in_archive": 0,
+        "archive_parts": 0,
+    }
+    streams = [
+        _counted(_actual(client, target.collection, target.source_label), parts, "in_firestore")
+    ]
+    if archive is not None:
+        # the ids first (small), so the per-class/day expectations leave archived rows out
+        parts["archived_ids"] = {doc_id for doc_id, _ in _archived(archive, {"archive_parts": 0})}
+        streams.append(_counted(_archived(archive, parts), parts, "in_archive"))
+    expected = _expected(db_path, target.source_label, parts, target.collection, now)
+
+    def expired(doc_id: str) -> None:  # not expected in Firestore's counts either
+        cls, day = parts["expirable"][doc_id]
+        parts["class"][cls] -= 1
+        parts["day"][day] -= 1
+
     docs = merge_diff(
-        _expected(db_path, target.source_label, parts, target.collection),
-        _actual(client, target.collection, target.source_label),
+        expected,
+        heapq.merge(*streams, key=lambda pair: pair[0]),
+        excused=parts["expirable"],
+        on_excused=expired,
     )
     # quarantined rows are few (they are kept in memory only as (id, hash) pairs)
     quarantine = merge_diff(
@@ -271,11 +398,16 @@ def firestore_parity(
         expected_quarantined=quarantine.expected,
         firestore_docs=total,
         firestore_quarantined=_count(client.collection(target.quarantine)),
-        foreign_docs=total - docs.actual,
+        foreign_docs=total - parts["in_firestore"],
         per_class=per_class,
         per_day_mismatch=per_day,
         days_checked=len(parts["day"]),
         months_checked=months,
         docs=docs,
         quarantine=quarantine,
+        firestore_in_prefix=parts["in_firestore"],
+        archived=parts["in_archive"],
+        archive_parts=parts["archive_parts"],
+        expired=docs.n_excused,
+        archive_uri=archive.uri() if archive is not None else None,
     )

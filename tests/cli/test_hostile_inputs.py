@@ -373,6 +373,63 @@ CASES: list[tuple[str, list[str], str, list[str]]] = [
         "env:CTSCAN_ENVIRONMENT=moon",
         ["CTSCAN_ENVIRONMENT"],
     ),
+    (
+        "fb-migrate-as-of-word",
+        ["feedback", "migrate", "--as-of", "yesterday"],
+        "clean",
+        ["--as-of"],
+    ),
+    (
+        "fb-migrate-as-of-2200",
+        ["feedback", "migrate", "--as-of", "2200-01-01"],
+        "clean",
+        ["--as-of"],
+    ),
+    ("fb-parity-as-of-nan", ["feedback", "parity", "--as-of", "nan"], "clean", ["--as-of"]),
+    ("fb-archive-list-down", ["feedback", "archive", "list"], "down", ["sandbox is down"]),
+    ("fb-archive-list-no-sandbox", ["feedback", "archive", "list"], "clean", ["sandbox is down"]),
+    ("fb-archive-list-truncated", ["feedback", "archive", "list"], "truncated", ["state.json"]),
+    (
+        "fb-archive-list-bad-bucket",
+        ["feedback", "archive", "list", "--bucket", "BAD/../NAME"],
+        "clean",
+        ["--bucket"],
+    ),
+    ("fb-archive-show-word", ["feedback", "archive", "show", "abc"], "clean", ["'abc'", "row id"]),
+    ("fb-archive-show-zero", ["feedback", "archive", "show", "0"], "clean", ["'0'", "row id"]),
+    ("fb-archive-show-1e30", ["feedback", "archive", "show", "1e30"], "clean", ["1e30"]),
+    (
+        "fb-archive-show-bad-label",
+        ["feedback", "archive", "show", "sqlite-12x"],
+        "clean",
+        ["sqlite-12x"],
+    ),
+    ("fb-archive-show-down", ["feedback", "archive", "show", "42"], "down", ["sandbox is down"]),
+    (
+        "fb-archive-export-dir",
+        ["feedback", "archive", "export", "--out", "@a_directory"],
+        "clean",
+        ["--out", "directory"],
+    ),
+    (
+        "fb-archive-export-under-a-file",
+        ["feedback", "archive", "export", "--out", "@feedback.db/x.parquet"],
+        "clean",
+        ["--out", "not a directory"],
+    ),
+    (
+        "fb-archive-export-format",
+        ["feedback", "archive", "export", "--out", "/tmp/x.parquet", "--format", "xml"],
+        "clean",
+        ["--format"],
+    ),
+    ("fb-archive-export-no-out", ["feedback", "archive", "export"], "clean", ["--out"]),
+    (
+        "fb-archive-export-down",
+        ["feedback", "archive", "export", "--out", "@a_directory/a.parquet"],
+        "down",
+        ["sandbox is down"],
+    ),
 ]
 
 

@@ -20,6 +20,7 @@ from ctscan_ops.drift.assets import (
     reference_profile,
 )
 from ctscan_ops.drift.pipeline import DRIFT_SHARE_METRIC, FEATURE_DRIFTED_METRIC
+from ctscan_ops.registry.assets import RegistryResource
 from ctscan_ops.resources import ArtifactStore, MonitoringResource, SettingsResource
 from ctscan_ops.resources.storage import make_storage_client
 from ctscan_ops.sandbox.worlds.drift import BucketSink, WorldConfig, generate_prediction_logs
@@ -62,6 +63,10 @@ def env(gcs_emulator, metric_service, monkeypatch_module):
             bucket="drift-test-logs", prefix="", project=PROJECT, endpoint=gcs_emulator
         ),
         "monitoring": MonitoringResource(project=PROJECT, endpoint=metric_service),
+        # no models bucket: a project without a registry champion (the pointer's reference)
+        "registry": RegistryResource(
+            bucket="drift-test-no-models", project=PROJECT, endpoint=gcs_emulator
+        ),
         # the settings a code location would build from CTSCAN_ENVIRONMENT=staging
         "settings": SettingsResource.from_settings(get_settings()),
     }

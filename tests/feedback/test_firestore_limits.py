@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing
+from datetime import UTC, datetime
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -25,9 +26,9 @@ from ctscan_ops.feedback import migrate, schema, source
 from ctscan_ops.feedback.migrate import Target
 from ctscan_ops.sandbox.worlds.feedback import generate_feedback_db
 
-from .conftest import END, START
-
 T = Target()
+START = datetime(2025, 6, 1, tzinfo=UTC)  # as the conftest's worlds
+END = datetime(2025, 10, 1, tzinfo=UTC)
 NAME = "feedback/sqlite-0000000001"
 
 

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from ctscan_ops.feedback import archive as arch
 from ctscan_ops.feedback import migrate, schema, source
 from ctscan_ops.feedback.migrate import MigrationError, Target
 
@@ -113,7 +115,44 @@ def test_batch_size_must_leave_room_for_the_checkpoint(fs_client, world_db):
         migrate.migrate(fs_client, world_db[0], batch_size=500)
 
 
-def _run_cli(db, project, env, batch_size=100):
+# The small world runs 2025-06-01 .. 2025-10-01: at this time rows up to 2025-08-17 are past
+# 90 days, so the SIGKILL trials below archive about 60 % of the valid rows on the way.
+KILL_NOW = datetime(2025, 11, 15, tzinfo=UTC)
+
+
+def assert_exact_archived(client, archive, db, now, hi=source.MAX_ID):
+    """Like assert_exact, with rows past retention expected in the archive (by hand rule).
+
+    Archive rows beyond ``hi`` may exist only as parts of a commit that never happened (killed
+    between upload and commit): their content must be right, and the next run settles them.
+    """
+    docs, old, quarantine = {}, {}, {}
+    for r in source.iter_rows(db):
+        out = schema.classify(r)
+        if isinstance(out, schema.Normalised):
+            past = out.doc["timestamp"] + timedelta(days=90) <= now
+            (old if past else docs)[out.doc_id] = (r.id, schema.content_hash(out.doc))
+        else:
+            quarantine[out.doc_id] = (r.id, schema.content_hash(out.record()))
+
+    def upto(d):
+        return {k: h for k, (i, h) in d.items() if i <= hi}
+
+    got = {s.id: schema.content_hash(s.to_dict()) for s in client.collection(T.collection).stream()}
+    got_q = {
+        s.id: schema.content_hash(s.to_dict()) for s in client.collection(T.quarantine).stream()
+    }
+    rows = [r for p in archive.parts() for r in archive.read(p.name)]
+    got_old = {r["doc_id"]: schema.content_hash(arch.document_of(r)) for r in rows}
+    assert len(got_old) == len(rows), "a row archived twice"
+    assert got == upto(docs) and got_q == upto(quarantine)
+    assert {k: h for k, h in got_old.items() if int(k[-10:]) <= hi} == upto(old)
+    beyond = {k: h for k, h in got_old.items() if int(k[-10:]) > hi}
+    assert all(old[k][1] == h for k, h in beyond.items())  # uncommitted, but right
+    return len(beyond)
+
+
+def _run_cli(db, project, env, batch_size=100, extra=()):
     return subprocess.Popen(
         [
             sys.executable,
@@ -125,6 +164,7 @@ def _run_cli(db, project, env, batch_size=100):
             project,
             "--batch-size",
             str(batch_size),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -153,11 +193,23 @@ def settled_checkpoint(client, quiet: float = 0.3, timeout: float = 10.0) -> dic
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emulator, small_db):
-    """>= 10 trials, each killed with SIGKILL at a different point, then resumed to completion."""
+def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(
+    firestore_emulator, gcs_emulator, small_db
+):
+    """>= 10 trials, each killed with SIGKILL at a different point, then resumed to completion.
+
+    With archiving in the path: about 60 % of the valid rows are past retention at KILL_NOW and
+    go to Parquet parts written before each commit; a kill between a part and its commit is
+    part of the random points (and forced in the next test).
+    """
     from google.cloud import firestore
 
+    from ctscan_ops.resources import make_storage_client
+
     db, summary = small_db
+    bucket = make_storage_client("kill", gcs_emulator).create_bucket(
+        f"kill-{random.randrange(10**9)}"
+    )
     n_commits = -(-summary["rows"] // 20)
     rng = random.Random(8)
     # kill after k observed commits plus a random delay, so the signal lands during batch
@@ -167,7 +219,12 @@ def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emula
     killed_at = []
     for trial, k in enumerate(points):
         project = f"kill-{trial}-{rng.randrange(10**6)}"
-        proc = _run_cli(db, project, env, batch_size=20)
+        prefix = f"archive/{project}"
+        archive = arch.FeedbackArchive(bucket, prefix)
+        extra = ("--archive-bucket", bucket.name, "--archive-prefix", prefix)
+        proc = _run_cli(
+            db, project, env, batch_size=20, extra=(*extra, "--now", KILL_NOW.isoformat())
+        )
         commits = 0
         while commits < k:
             line = proc.stdout.readline()
@@ -183,21 +240,65 @@ def test_sigkill_at_random_points_then_rerun_gives_the_exact_set(firestore_emula
         last = ck.get("last_id", 0)
         killed_at.append(last)
         # the checkpoint and the data agree at the moment of death
-        assert_exact(client, db, hi=last)
+        orphans = assert_exact_archived(client, archive, db, KILL_NOW, hi=last)
         assert settled_checkpoint(client) == ck  # nothing landed while we looked
         if k == 0:
             continue  # a start-up kill proves nothing more after a full run than trial 1 does
-        rest = migrate.migrate(client, db, batch_size=20)
+        rest = migrate.migrate(client, db, batch_size=20, archive=archive, now=KILL_NOW)
         assert rest.started_after == last
-        assert_exact(client, db)
+        assert rest.archive_parts_reused == (1 if orphans else 0)
+        assert assert_exact_archived(client, archive, db, KILL_NOW) == 0
         ck = migrate.read_checkpoint(client, T, migrate.checkpoint_key("sqlite"))
-        assert ck["migrated"] + ck["quarantined"] == summary["rows"]  # counts not doubled
+        assert ck["archived"] > 200
+        assert ck["migrated"] + ck["archived"] + ck["quarantined"] == summary["rows"]  # not doubled
         assert ck["reasons"] == summary["injected"]
     assert len(set(killed_at[1:])) >= 8, killed_at  # really different points
     assert all(x > 0 for x in killed_at[1:]), killed_at
     # a late kill may land after the child's last commit (it has nothing left to do then)
     assert sum(x < summary["rows"] for x in killed_at[1:]) >= 8, killed_at
     assert n_commits == 30  # the kill points above span the whole run
+
+
+@pytest.mark.slow
+def test_sigkill_between_archive_part_and_its_commit(firestore_emulator, gcs_emulator, small_db):
+    """The child pauses after each durable part; SIGKILL lands before that part's commit."""
+    from google.cloud import firestore
+
+    from ctscan_ops.feedback import parity
+    from ctscan_ops.resources import make_storage_client
+
+    db, summary = small_db
+    bucket = make_storage_client("kill", gcs_emulator).create_bucket(
+        f"gap-{random.randrange(10**9)}"
+    )
+    env = dict(os.environ, FIRESTORE_EMULATOR_HOST=str(firestore_emulator))
+    for trial, k in enumerate((1, 4, 9)):  # the k-th part of the run
+        project = f"gap-{trial}-{random.randrange(10**6)}"
+        archive = arch.FeedbackArchive(bucket, f"archive/{project}")
+        extra = ["--archive-bucket", bucket.name, "--archive-prefix", f"archive/{project}"]
+        extra += ["--now", KILL_NOW.isoformat(), "--pause-after-part", str(k)]
+        proc = _run_cli(db, project, env, batch_size=20, extra=extra)
+        parts = 0
+        while parts < k:
+            line = proc.stdout.readline()
+            assert line, f"trial {trial}: child ended early: {proc.stderr.read()}"
+            parts += line.startswith("archived")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+        client = firestore.Client(project=project)
+        last = settled_checkpoint(client).get("last_id", 0)
+        assert assert_exact_archived(client, archive, db, KILL_NOW, hi=last) > 0  # the orphan
+        (orphan,) = archive.parts(last)
+        generation = orphan.generation
+        rest = migrate.migrate(client, db, batch_size=20, archive=archive, now=KILL_NOW)
+        assert rest.archive_parts_reused == 1 and rest.archive_orphans_dropped == 0
+        assert bucket.get_blob(orphan.name).generation == generation  # verified, not rewritten
+        assert assert_exact_archived(client, archive, db, KILL_NOW) == 0
+        res = parity.firestore_parity(client, db, archive=archive, now=KILL_NOW)
+        assert res.ok, res.problems()
+        assert res.archived + res.firestore_in_prefix + res.firestore_quarantined == summary["rows"]
 
 
 def test_endpoint_down_mid_run_fails_clearly_and_resumes_when_back(tcp_proxy, world_db):

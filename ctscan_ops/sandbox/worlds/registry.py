@@ -15,6 +15,12 @@ bytes: content addressing makes that a no-op. The held-out set is published like
 project's (docs/data-contracts.md): phantom slices as 16-bit PNGs in one folder per class
 (the original project's folder names) under ``gs://<models bucket>/registry/holdout/``;
 ``model_evaluation`` reads it with :mod:`ctscan_ops.registry.holdout` in both modes.
+
+Drift reference per version (issue 16): like a training pipeline, the world writes the drift
+reference set of EVERY registered version into the drift-logs bucket
+(``reference/<registry version>/``, docs/data-contracts.md §2): the validation inputs (the
+drift world's reference images, the same population the served traffic comes from) and that
+version's own predictions on them. ``reference_profile`` follows the champion alias to it.
 """
 
 from __future__ import annotations
@@ -218,9 +224,60 @@ def stage_registry(
     }
 
 
+def publish_reference_sets(
+    store: RegistryStore, drift_bucket: Any, versions: list[str], progress: Callable = print
+) -> dict[str, str]:
+    """Write ``reference/<v>/reference.npz`` + ``predictions.parquet`` for each version.
+
+    Inputs: the reference images that ``reference/current.json`` names (written by the drift
+    world); predictions: each version's own model on them (softmax, as served). Returns
+    ``{version: npz uri}``.
+    """
+    import io
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from ctscan_ops.ct_classes import CLASSES
+    from ctscan_ops.drift.contracts import REFERENCE_POINTER, reference_keys
+    from ctscan_ops.registry.evaluate import predict_proba
+
+    base = json.loads(drift_bucket.blob(REFERENCE_POINTER).download_as_bytes())["model_version"]
+    npz_key, _ = reference_keys(base)
+    npz = drift_bucket.blob(npz_key).download_as_bytes()
+    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+        images, labels = z["images"], z["labels"]
+    out = {}
+    for version in versions:
+        _, model = store.load_model(version)
+        probs = predict_proba(model, images.astype(np.float32))
+        pred = probs.argmax(axis=1)
+        frame = pd.DataFrame(
+            {
+                "image_id": np.arange(len(images), dtype=np.int64),
+                "pred_index": pred.astype(np.int64),
+                "pred_class": [CLASSES[i] for i in pred],
+                "pred_conf": probs.max(axis=1).astype(np.float64),
+                "label": [CLASSES[i] for i in labels],
+            }
+        )
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        v_npz, v_pred = reference_keys(version)
+        drift_bucket.blob(v_npz).upload_from_string(npz, content_type="application/octet-stream")
+        drift_bucket.blob(v_pred).upload_from_string(
+            buf.getvalue(), content_type="application/octet-stream"
+        )
+        out[version] = f"gs://{drift_bucket.name}/{v_npz}"
+        progress(f"registry: drift reference set for {version} ({len(images)} images)")
+    return out
+
+
 def generate(ctx: Any) -> dict[str, Any]:
     """World hook: register the versions in the models bucket (created if missing) and publish
     the held-out set where ``Settings.holdout_location`` says (``CTSCAN_HOLDOUT_URI``)."""
+    from ctscan_ops.drift.contracts import REFERENCE_POINTER
     from ctscan_ops.registry.train import torch_threads
 
     client = ctx.storage_client()
@@ -241,5 +298,11 @@ def generate(ctx: Any) -> dict[str, Any]:
             progress=ctx.progress,
             holdout_location=location,
         )
+        drift_bucket = client.bucket(ctx.settings.drift_logs_bucket)
+        # the drift part wrote the reference inputs (a world without it has no drift reference)
+        if drift_bucket.exists() and drift_bucket.blob(REFERENCE_POINTER).exists():
+            summary["drift_reference_sets"] = publish_reference_sets(
+                store, drift_bucket, list(summary["versions"].values()), ctx.progress
+            )
     summary["serving_checkpoint_uri"] = store.serving_checkpoint_uri()
     return summary
