@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops import automation
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
 from ctscan_ops.resources import (
     ArtifactStore,
@@ -66,7 +67,12 @@ class ReferenceConfig(dg.Config):
     model_version: str | None = None  # default: the one in reference/current.json
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"})
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "gcs"},
+    deps=[dg.AssetKey("champion_model")],
+    automation_condition=automation.REFERENCE_PROFILE,
+)
 def reference_profile(
     context: dg.AssetExecutionContext,
     config: ReferenceConfig,
@@ -301,7 +307,12 @@ def drift_report(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"gcs"}, deps=[drift_report])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"gcs"},
+    deps=[drift_report],
+    automation_condition=automation.DRIFT_CALIBRATION,
+)
 def drift_calibration(
     context: dg.AssetExecutionContext,
     drift_logs: ArtifactStore,

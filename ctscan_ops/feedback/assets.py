@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops import automation
 from ctscan_ops.common.markdown import md_table
 from ctscan_ops.feedback import migrate as mig
 from ctscan_ops.feedback import parity as par
@@ -52,7 +53,7 @@ def quarantine_table(client: Any, target: mig.Target, reasons: dict[str, int]) -
     return md_table(["reason", "rows", "meaning", "examples"], rows)
 
 
-@dg.asset(group_name=GROUP, kinds={"sqlite"})
+@dg.asset(group_name=GROUP, kinds={"sqlite"}, automation_condition=automation.SQLITE_FEEDBACK)
 def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeResult:
     """The legacy SQLite feedback table as it stands: row count, id range, raw class mix."""
     s = source.summarise(feedback_sqlite.path)
@@ -68,7 +69,7 @@ def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeRe
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"firestore"}, deps=[sqlite_feedback])
+@dg.asset(group_name=GROUP, kinds={"firestore"}, deps=[sqlite_feedback], pool="firestore")
 def firestore_feedback(
     context: dg.AssetExecutionContext,
     config: MigrationConfig,
