@@ -63,14 +63,22 @@ INCIDENT_REGISTER = AC.on_cron(INCIDENT_REGISTER_CRON).with_label(
 
 # Recompute false-positive rates when a shadow_incidents day lands (any partition newly
 # updated), or when the incident register or the deployed settings (alert_policy_drift)
-# changed content (data version), never while an input is being written.
+# changed content (data version), never while an input is being written. An input requested
+# on the same tick (the hourly register read) runs in the same run, before it.
+# A trigger stays pending until alert_quality itself updates (``.since(newly_updated())``, not
+# ``since_last_handled()``): both carry timestamps, so a day landing while alert_quality runs
+# is not lost (``since_last_handled``'s reset has none and would win the tie). A failed run is
+# not retried in a loop: automation resumes after the next successful materialization.
 ALERT_QUALITY = (
     (
-        AC.any_deps_match(AC.newly_updated()).allow(_deps("shadow_incidents"))
-        | AC.any_deps_match(AC.data_version_changed()).allow(
-            _deps("incident_register", "alert_policy_drift")
-        )
-    ).since_last_handled()
+        AC.any_deps_match(AC.newly_updated())
+        .allow(_deps("shadow_incidents"))
+        .since(AC.newly_updated())
+        | AC.any_deps_match(AC.data_version_changed())
+        .allow(_deps("incident_register", "alert_policy_drift"))
+        .since(AC.newly_updated())
+    )
+    & ~AC.execution_failed()
     & _not_busy()
 ).with_label("when a shadow day lands or the register / deployed settings change")
 

@@ -44,9 +44,7 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     return md_table(header, rows, fmt)
 
 
-@dg.asset(
-    group_name="alerting", kinds={"gcs"}, automation_condition=automation.INCIDENT_REGISTER
-)
+@dg.asset(group_name="alerting", kinds={"gcs"}, automation_condition=automation.INCIDENT_REGISTER)
 def incident_register(
     context: dg.AssetExecutionContext, artifacts: ArtifactStore
 ) -> dg.MaterializeResult:

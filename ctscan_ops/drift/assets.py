@@ -118,7 +118,58 @@ def reference_profile(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"}, partitions_def=daily_partitions)
+def _one_result_per_run(
+    context: dg.AssetExecutionContext, per_day: dict[str, dg.MaterializeResult]
+) -> dg.MaterializeResult:
+    """A run over one day returns that day's result unchanged; a range run (single-run
+    backfill) returns the last day's figures plus a table of every day, and one check result
+    per check that fails if it failed on any day (naming those days)."""
+    if len(per_day) == 1:
+        return next(iter(per_day.values()))
+    days = sorted(per_day)
+    last = per_day[days[-1]]
+    rows = ["| day | status | rows / drift share |", "|---|---|---|"]
+    for day in days:
+        md = per_day[day].metadata or {}
+        figure = md.get("drift_share", md.get("rows", ""))
+        value = getattr(figure, "value", figure)
+        status = md.get("status", "")
+        rows.append(f"| {day} | {getattr(status, 'value', status)} | {value} |")
+    metadata = {
+        **(last.metadata or {}),
+        "days_in_run": len(days),
+        "by_day": dg.MetadataValue.md("\n".join(rows)),
+    }
+    checks = []
+    for check in last.check_results or []:
+        failed = [
+            d
+            for d in days
+            for c in per_day[d].check_results or []
+            if c.check_name == check.check_name and not c.passed
+        ]
+        checks.append(
+            dg.AssetCheckResult(
+                check_name=check.check_name,
+                passed=not failed,
+                severity=check.severity,
+                description=(f"failed on {len(failed)} of {len(days)} days: {', '.join(failed)}")
+                if failed
+                else f"passed on all {len(days)} days ({days[0]}..{days[-1]})",
+                metadata={**(check.metadata or {}), "failed_days": dg.MetadataValue.json(failed)},
+            )
+        )
+    context.log.info(f"{len(days)} days in one run ({days[0]}..{days[-1]})")
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "gcs"},
+    partitions_def=daily_partitions,
+    # a backfill of N days is one run (torch/evidently loaded once), not N runs
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def prediction_features(
     context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
 ) -> dg.MaterializeResult:
@@ -127,10 +178,18 @@ def prediction_features(
     An empty or absent day is skipped with a reason (not a failure); unreadable images are
     counted, listed and quarantined.
     """
+    return _one_result_per_run(
+        context,
+        {day: _features_day(context, day, drift_logs, artifacts) for day in context.partition_keys},
+    )
+
+
+def _features_day(
+    context: dg.AssetExecutionContext, day: str, drift_logs: ArtifactStore, artifacts: ArtifactStore
+) -> dg.MaterializeResult:
     from ctscan_ops.drift.contracts import day_log_key
     from ctscan_ops.drift.pipeline import assemble_day_features
 
-    day = context.partition_key
     log_key = day_log_key(date.fromisoformat(day))
     manifest: dict[str, Any] = {"date": day, "log": drift_logs.uri(log_key)}
     quarantined: list[dict[str, str]] = []
@@ -210,6 +269,7 @@ def _publish(
     partitions_def=daily_partitions,
     deps=[reference_profile, prediction_features],
     check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="drift_report")],
+    backfill_policy=dg.BackfillPolicy.single_run(),  # a backfill is one run (see features)
 )
 def drift_report(
     context: dg.AssetExecutionContext,
@@ -222,10 +282,21 @@ def drift_report(
     Publishes ``drift_share`` and ``feature_drifted`` (the data_drift policy's input) and checks
     the share against the policy threshold.
     """
+    return _one_result_per_run(
+        context,
+        {
+            day: _drift_report_day(day, artifacts, monitoring, settings)
+            for day in context.partition_keys
+        },
+    )
+
+
+def _drift_report_day(
+    day: str, artifacts: ArtifactStore, monitoring: MonitoringResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     from ctscan_ops.drift.pipeline import dominant_model_version
     from ctscan_ops.drift.report import drift_threshold, run_drift_report
 
-    day = context.partition_key
     environment = settings.environment
     threshold = drift_threshold(environment, settings.catalog_path)
     manifest_key = features_key(day, "manifest.json")
