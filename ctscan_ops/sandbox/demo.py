@@ -217,9 +217,13 @@ class DemoRunner:
             self.instance.report_runless_asset_event(event)
         for run_request in data.run_requests or []:
             selection = [k.to_user_string() for k in (run_request.asset_selection or [])]
-            if not selection:
-                job = sensor.job_name if sensor.has_loadable_targets() else None
-                selection = self._job_assets(job) if job else []
+            if not selection and sensor.asset_selection is not None:
+                graph = self.defs.resolve_asset_graph()
+                selection = sorted(
+                    k.to_user_string() for k in sensor.asset_selection.resolve(graph)
+                )
+            if not selection and sensor.targets:  # target=[asset]: an anonymous asset job
+                selection = self._job_assets(sensor.targets[0].job_name)
             self.materialize(
                 selection,
                 partition_key=run_request.partition_key,
@@ -299,8 +303,8 @@ class DemoRunner:
         return [k for k in graph.materializable_asset_keys if graph.get(k).automation_condition]
 
     def _job_assets(self, job_name: str) -> list[str]:
-        job = self.defs.resolve_job_def(job_name)
-        return [k.to_user_string() for k in job.asset_layer.executable_asset_keys]
+        job = self.defs.get_repository_def().get_job(job_name)
+        return sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
 
     def unpartitioned_assets(self, group: str) -> list[str]:
         return [

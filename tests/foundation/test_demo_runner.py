@@ -49,9 +49,16 @@ def downstream() -> None:
     return None
 
 
+@dg.sensor(target=[broken])
+def asks_for_broken(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key="once")], cursor="1")
+
+
 def _runner(instance):
     defs = dg.Definitions(
-        assets=[daily, gated, downstream, broken, follows_daily], asset_checks=[never_passes]
+        assets=[daily, gated, downstream, broken, follows_daily],
+        asset_checks=[never_passes],
+        sensors=[asks_for_broken],
     )
     return demo.DemoRunner(instance, defs, log=lambda _: None)
 
@@ -97,6 +104,15 @@ def test_automation_requests_are_run_and_the_cursor_carries_over():
         assert instance.get_latest_materialization_event(dg.AssetKey("follows_daily"))
         # handled: the next evaluation requests nothing
         assert runner.automate_until_quiet(t0 + timedelta(minutes=2))[-1].requested == {}
+
+
+def test_a_sensor_targeting_an_asset_runs_that_asset():
+    with dg.instance_for_test() as instance:
+        runner = _runner(instance)
+        runner.tick_sensor("asks_for_broken")
+        (outcome,) = runner.outcomes
+        assert outcome.label == "asks_for_broken -> broken"
+        assert outcome.reason.startswith("broken failed: no plan uploaded")
 
 
 def test_partition_range_runs_once_over_all_days():
