@@ -39,10 +39,11 @@ def _deps(*keys: str) -> dg.AssetSelection:
 # -- infra ----------------------------------------------------------------------------------
 
 TERRAFORM_STATE_CRON = "0 * * * *"
-# Hourly per environment: reading a state object is a few kB and the GCS backend has no event
-# Dagster can observe per environment (an observable source asset is unpartitioned in 1.13's
-# auto-observation); the state's data version (serial + lineage) only changes when Terraform
-# wrote a new state, so downstream content-based conditions do not re-run on an unchanged state.
+# Hourly per environment: reading a state object is a few kB. An observable source asset on the
+# bucket object (data version = GCS generation) would add a node to the graph and an observation
+# schedule of its own for the same hourly look; a cron on the asset keeps the graph as it is.
+# The state's data version (lineage + serial) only changes when Terraform wrote a new state, so
+# content-based conditions downstream (alert_quality) do not re-run on an unchanged state.
 TERRAFORM_STATE = AC.on_cron(TERRAFORM_STATE_CRON).with_label(
     "hourly read of the GCS backend's state object"
 )
