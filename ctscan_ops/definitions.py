@@ -46,8 +46,11 @@ def domain_resources(settings: Settings) -> dict[str, Any]:
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """The code location; the only place ``Settings`` is read (when not given)."""
     settings = settings or get_settings()
+    from ctscan_ops import automation  # the automation + freshness sensors (RUNNING by default)
+
     return dg.Definitions.merge(
         *domain_definitions().values(),
+        automation.defs,
         dg.Definitions(resources={**build_resources(settings), **domain_resources(settings)}),
     )
 

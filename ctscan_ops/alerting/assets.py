@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops import automation
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.shadow.readiness import assess, readiness_summary, verdict_text
 from ctscan_ops.alerting.shadow.view import env_table_columns, quality_tables
@@ -29,6 +30,12 @@ def _day_bounds(day: str) -> tuple[float, float]:
     return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
+def _content_hash(doc: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     def fmt(v: Any) -> str:
         if v is None:
@@ -40,7 +47,7 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     return md_table(header, rows, fmt)
 
 
-@dg.asset(group_name="alerting", kinds={"gcs"})
+@dg.asset(group_name="alerting", kinds={"gcs"}, automation_condition=automation.INCIDENT_REGISTER)
 def incident_register(
     context: dg.AssetExecutionContext, artifacts: ArtifactStore
 ) -> dg.MaterializeResult:
@@ -64,7 +71,9 @@ def incident_register(
             "register": dg.MetadataValue.url(
                 artifacts.browser_url("alerting/incident_register.json")
             ),
-        }
+        },
+        # content hash: an unchanged register does not re-trigger alert_quality (automation.py)
+        data_version=dg.DataVersion(_content_hash(register.to_json())),
     )
 
 
@@ -135,6 +144,7 @@ def shadow_incidents(
     group_name="alerting",
     deps=[shadow_incidents, incident_register, dg.AssetKey("alert_policy_drift")],
     kinds={"gcs"},
+    automation_condition=automation.ALERT_QUALITY,
     check_specs=[dg.AssetCheckSpec("fp_rate_below_target", asset="alert_quality")],
 )
 def alert_quality(

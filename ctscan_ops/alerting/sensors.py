@@ -82,7 +82,7 @@ def advance_all(
     name="shadow_alert_sensor",
     minimum_interval_seconds=60,
     asset_selection=dg.AssetSelection.assets("shadow_incidents"),
-    default_status=dg.DefaultSensorStatus.STOPPED,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # no click to start (issue 12)
 )
 def shadow_alert_sensor(
     context: dg.SensorEvaluationContext,

@@ -214,7 +214,7 @@ def latest_quality_report_key(instance: dg.DagsterInstance) -> str | None:
     name="threshold_tuning_sensor",
     minimum_interval_seconds=300,
     asset_selection=dg.AssetSelection.assets(threshold_tuning_report),
-    default_status=dg.DefaultSensorStatus.STOPPED,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # no click to start (issue 12)
 )
 def threshold_tuning_sensor(
     context: dg.SensorEvaluationContext, artifacts: ArtifactStore

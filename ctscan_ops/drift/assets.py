@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops import automation
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN, Column, rounded
 from ctscan_ops.metadata_values import image_value, table_shape, table_value
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
@@ -83,7 +84,12 @@ def champion_version(registry: RegistryResource) -> str | None:
     return rec.version if rec is not None else None
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"})
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "gcs"},
+    deps=[dg.AssetKey("champion_model")],
+    automation_condition=automation.REFERENCE_PROFILE,
+)
 def reference_profile(
     context: dg.AssetExecutionContext,
     config: ReferenceConfig,
@@ -148,7 +154,58 @@ def reference_profile(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "gcs"}, partitions_def=daily_partitions)
+def _one_result_per_run(
+    context: dg.AssetExecutionContext, per_day: dict[str, dg.MaterializeResult]
+) -> dg.MaterializeResult:
+    """A run over one day returns that day's result unchanged; a range run (single-run
+    backfill) returns the last day's figures plus a table of every day, and one check result
+    per check that fails if it failed on any day (naming those days)."""
+    if len(per_day) == 1:
+        return next(iter(per_day.values()))
+    days = sorted(per_day)
+    last = per_day[days[-1]]
+    rows = ["| day | status | rows / drift share |", "|---|---|---|"]
+    for day in days:
+        md = per_day[day].metadata or {}
+        figure = md.get("drift_share", md.get("rows", ""))
+        value = getattr(figure, "value", figure)
+        status = md.get("status", "")
+        rows.append(f"| {day} | {getattr(status, 'value', status)} | {value} |")
+    metadata = {
+        **(last.metadata or {}),
+        "days_in_run": len(days),
+        "by_day": dg.MetadataValue.md("\n".join(rows)),
+    }
+    checks = []
+    for check in last.check_results or []:
+        failed = [
+            d
+            for d in days
+            for c in per_day[d].check_results or []
+            if c.check_name == check.check_name and not c.passed
+        ]
+        checks.append(
+            dg.AssetCheckResult(
+                check_name=check.check_name,
+                passed=not failed,
+                severity=check.severity,
+                description=(f"failed on {len(failed)} of {len(days)} days: {', '.join(failed)}")
+                if failed
+                else f"passed on all {len(days)} days ({days[0]}..{days[-1]})",
+                metadata={**(check.metadata or {}), "failed_days": dg.MetadataValue.json(failed)},
+            )
+        )
+    context.log.info(f"{len(days)} days in one run ({days[0]}..{days[-1]})")
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "gcs"},
+    partitions_def=daily_partitions,
+    # a backfill of N days is one run (torch/evidently loaded once), not N runs
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def prediction_features(
     context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
 ) -> dg.MaterializeResult:
@@ -157,10 +214,18 @@ def prediction_features(
     An empty or absent day is skipped with a reason (not a failure); unreadable images are
     counted, listed and quarantined.
     """
+    return _one_result_per_run(
+        context,
+        {day: _features_day(context, day, drift_logs, artifacts) for day in context.partition_keys},
+    )
+
+
+def _features_day(
+    context: dg.AssetExecutionContext, day: str, drift_logs: ArtifactStore, artifacts: ArtifactStore
+) -> dg.MaterializeResult:
     from ctscan_ops.drift.contracts import day_log_key
     from ctscan_ops.drift.pipeline import assemble_day_features
 
-    day = context.partition_key
     log_key = day_log_key(date.fromisoformat(day))
     manifest: dict[str, Any] = {"date": day, "log": drift_logs.uri(log_key)}
     quarantined: list[dict[str, str]] = []
@@ -299,6 +364,7 @@ def _drift_share_plot(
     partitions_def=daily_partitions,
     deps=[reference_profile, prediction_features],
     check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="drift_report")],
+    backfill_policy=dg.BackfillPolicy.single_run(),  # a backfill is one run (see features)
 )
 def drift_report(
     context: dg.AssetExecutionContext,
@@ -314,10 +380,26 @@ def drift_report(
     Publishes ``drift_share`` and ``feature_drifted`` (the data_drift policy's input) and checks
     the share against the policy threshold.
     """
+    champion = champion_version(registry)  # once per run: every day compares against it
+    return _one_result_per_run(
+        context,
+        {
+            day: _drift_report_day(day, artifacts, monitoring, settings, champion)
+            for day in context.partition_keys
+        },
+    )
+
+
+def _drift_report_day(
+    day: str,
+    artifacts: ArtifactStore,
+    monitoring: MonitoringResource,
+    settings: SettingsResource,
+    champion: str | None,
+) -> dg.MaterializeResult:
     from ctscan_ops.drift.pipeline import dominant_model_version
     from ctscan_ops.drift.report import drift_threshold, run_drift_report
 
-    day = context.partition_key
     environment = settings.environment
     threshold = drift_threshold(environment, settings.catalog_path)
     manifest_key = features_key(day, "manifest.json")
@@ -345,7 +427,6 @@ def drift_report(
     from ctscan_ops.drift.report import DEFAULT_CATEGORICAL, DEFAULT_NUMERICAL
 
     served = dominant_model_version(manifest.get("model_versions", {}))
-    champion = champion_version(registry)
     version = champion or served
     if version is None:
         version = artifacts.get_json("drift/reference/current.json")["model_version"]
@@ -425,7 +506,12 @@ def drift_report(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"gcs"}, deps=[drift_report])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"gcs"},
+    deps=[drift_report],
+    automation_condition=automation.DRIFT_CALIBRATION,
+)
 def drift_calibration(
     context: dg.AssetExecutionContext,
     drift_logs: ArtifactStore,

@@ -16,7 +16,6 @@ from ctscan_ops.drift.assets import (
 )
 from ctscan_ops.drift.schedules import (
     drift_calibration_job,
-    drift_calibration_schedule,
     drift_daily_job,
     drift_daily_schedule,
     drift_reference_job,
@@ -38,5 +37,5 @@ def resources(settings: Settings) -> dict[str, Any]:
 defs = dg.Definitions(
     assets=[reference_profile, prediction_features, drift_report, drift_calibration],
     jobs=[drift_daily_job, drift_calibration_job, drift_reference_job],
-    schedules=[drift_daily_schedule, drift_calibration_schedule],
+    schedules=[drift_daily_schedule],
 )

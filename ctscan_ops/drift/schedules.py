@@ -1,4 +1,4 @@
-"""Daily drift job (features + report, one partition per day) and the calibration refresh."""
+"""Daily drift job (features + report, one partition per day); calibration runs by automation."""
 
 from __future__ import annotations
 
@@ -26,9 +26,12 @@ drift_reference_job = dg.define_asset_job(
 )
 
 # 03:00 UTC for the day that just ended: late predictions have landed by then.
+# RUNNING by default: a fresh deployment needs no click to start the daily reports.
 drift_daily_schedule = dg.build_schedule_from_partitioned_job(
-    drift_daily_job, hour_of_day=3, minute_of_hour=0
+    drift_daily_job,
+    hour_of_day=3,
+    minute_of_hour=0,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-drift_calibration_schedule = dg.ScheduleDefinition(
-    job=drift_calibration_job, cron_schedule="30 3 * * *", execution_timezone="UTC"
-)
+# drift_calibration has no schedule any more: its automation condition (ctscan_ops/automation.py)
+# runs it daily once a new report landed, instead of at a fixed 03:30 whether or not it had.

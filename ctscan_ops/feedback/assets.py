@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from ctscan_ops import automation
 from ctscan_ops.common.markdown import md_table
 from ctscan_ops.common.timeparse import parse_iso
 from ctscan_ops.common.view import Column
@@ -92,7 +93,7 @@ def _sqlite_columns(path: str) -> list[Column]:
     return [Column(str(row[1]), str(row[2] or "any").lower()) for row in info]
 
 
-@dg.asset(group_name=GROUP, kinds={"sqlite"})
+@dg.asset(group_name=GROUP, kinds={"sqlite"}, automation_condition=automation.SQLITE_FEEDBACK)
 def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeResult:
     """The legacy SQLite feedback table as it stands: row count, id range, raw class mix."""
     s = source.summarise(feedback_sqlite.path)
@@ -109,7 +110,7 @@ def sqlite_feedback(feedback_sqlite: SQLiteFeedbackResource) -> dg.MaterializeRe
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"firestore"}, deps=[sqlite_feedback])
+@dg.asset(group_name=GROUP, kinds={"firestore"}, deps=[sqlite_feedback], pool="firestore")
 def firestore_feedback(
     context: dg.AssetExecutionContext,
     config: MigrationConfig,

@@ -27,7 +27,7 @@ def sync_decision(source_max_id: int | None, checkpoint_last_id: int) -> int | N
     name="feedback_incremental_sync",
     target=[firestore_feedback],
     minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.STOPPED,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # no click to start (issue 12)
     description="Migrate new SQLite feedback rows to Firestore until cut-over.",
 )
 def feedback_incremental_sync(

@@ -9,12 +9,20 @@ check: ``terraform_apply`` never runs past a plan that deletes or replaces anyth
 import dagster as dg
 from pydantic import Field
 
+from ctscan_ops import automation
 from ctscan_ops.infra.resources import TerraformResource
 from ctscan_ops.partitions import environment_partitions
 from ctscan_ops.resources import ArtifactStore, EmulatorAwareGCSResource, SettingsResource
 
 POLICY_TYPE = "google_monitoring_alert_policy"
 PLAN_FILE = "ctscan.tfplan"  # saved in the environment dir; apply runs exactly this plan
+
+
+def _content_hash(doc: object) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def plan_artifact_key(environment: str) -> str:
@@ -45,7 +53,12 @@ def _read_state_object(gcs: EmulatorAwareGCSResource, bucket: str, environment: 
     return blob.download_as_bytes()
 
 
-@dg.asset(group_name="infra", partitions_def=environment_partitions, kinds={"terraform", "gcs"})
+@dg.asset(
+    group_name="infra",
+    partitions_def=environment_partitions,
+    kinds={"terraform", "gcs"},
+    automation_condition=automation.TERRAFORM_STATE,
+)
 def terraform_state(
     context: dg.AssetExecutionContext,
     gcs: EmulatorAwareGCSResource,
@@ -91,7 +104,9 @@ def terraform_state(
             "added_since_last": dg.MetadataValue.json(diff["added"][:50]),
             "removed_since_last": dg.MetadataValue.json(diff["removed"][:50]),
             "first_materialization": previous is None,
-        }
+        },
+        # a new version only when Terraform wrote a new state (see ctscan_ops/automation.py)
+        data_version=dg.DataVersion(f"{summary['lineage']}-{summary['serial']}"),
     )
 
 
@@ -100,6 +115,7 @@ def terraform_state(
     partitions_def=environment_partitions,
     deps=[terraform_state],
     kinds={"terraform"},
+    automation_condition=automation.TERRAFORM_PLAN,
     check_specs=[dg.AssetCheckSpec("plan_has_zero_changes", asset="terraform_plan")],
 )
 def terraform_plan(
@@ -228,6 +244,7 @@ def terraform_apply(
     partitions_def=environment_partitions,
     deps=[terraform_state],
     kinds={"terraform"},
+    automation_condition=automation.ALERT_POLICY_DRIFT,
 )
 def alert_policy_drift(
     context: dg.AssetExecutionContext,
@@ -266,5 +283,7 @@ def alert_policy_drift(
             "unexpected_in_state": dg.MetadataValue.json(report["not_in_catalog"]),
             "drift": dg.MetadataValue.md("\n".join(rows) if drifted else "no drift"),
             "report": dg.MetadataValue.url(artifacts.browser_url(f"infra/policy_drift/{env}.json")),
-        }
+        },
+        # what alert_quality reads: it re-runs only when the deployed settings changed
+        data_version=dg.DataVersion(_content_hash({"report": report, "overrides": overrides})),
     )

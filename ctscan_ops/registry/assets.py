@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from ctscan_ops import automation
 from ctscan_ops.common.markdown import md_table
 from ctscan_ops.registry.store import DEFAULT_MODEL_NAME, RegistryStore
 from ctscan_ops.resources.firestore import FirestoreResource
@@ -248,7 +249,12 @@ def judge(
     return chal, champ, decision
 
 
-@dg.asset(group_name=GROUP, deps=[model_evaluation], kinds={"gcs"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[model_evaluation],
+    kinds={"gcs"},
+    automation_condition=automation.CHALLENGER_MODEL,
+)
 def challenger_model(context: dg.AssetExecutionContext, registry: RegistryResource):
     """The version proposed for promotion: the oldest evaluated one newer than the champion."""
     from ctscan_ops.registry.gate import next_candidate
@@ -345,7 +351,12 @@ def challenger_beats_champion(
     )
 
 
-@dg.asset(group_name=GROUP, deps=[challenger_model], kinds={"gcs", "pytorch"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[challenger_model],
+    kinds={"gcs", "pytorch"},
+    automation_condition=automation.CHAMPION_MODEL,
+)
 def champion_model(
     context: dg.AssetExecutionContext,
     registry: RegistryResource,
@@ -435,7 +446,12 @@ def feedback_rows_firestore(client: Any, collection: str = "feedback") -> list[d
     return list(FirestoreFeedbackStore(client, collection).verdict_rows())
 
 
-@dg.asset(group_name=GROUP, deps=[champion_model], kinds={"sqlite", "firestore"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[champion_model],
+    kinds={"sqlite", "firestore"},
+    automation_condition=automation.LIVE_MODEL_METRICS,
+)
 def live_model_metrics(
     context: dg.AssetExecutionContext,
     registry: RegistryResource,

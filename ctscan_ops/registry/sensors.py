@@ -13,7 +13,7 @@ MAX_NEW_PER_TICK = 50  # bounded work per tick (sensor timeout); the rest comes 
     name="model_versions_sensor",
     minimum_interval_seconds=60,
     asset_selection=dg.AssetSelection.assets("model_versions", "model_evaluation"),
-    default_status=dg.DefaultSensorStatus.STOPPED,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # no click to start (issue 12)
 )
 def model_versions_sensor(
     context: dg.SensorEvaluationContext, registry: RegistryResource

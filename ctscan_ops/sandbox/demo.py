@@ -12,11 +12,13 @@ unpartitioned assets materialized.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,18 @@ import dagster as dg
 from ctscan_ops.config import REPO_ROOT, get_settings
 from ctscan_ops.domains import domain_module
 
-# The demo prints one line per run; the full event log is in the instance (and the UI).
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-DEMO_ORDER: tuple[str, ...] = ("infra", "feedback", "drift", "registry", "alerting")
+# The demo prints one line per run (and one line of reason for a run that did not succeed);
+# the full event log, stack traces included, is in the instance (and the UI). The console
+# logger is silenced: Dagster logs a failed step with its stack trace at ERROR level.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass(frozen=True)
+class AutomationTick:
+    """What one automation evaluation requested ({partition or None: asset keys}) and ran."""
+
+    requested: dict[str | None, tuple[str, ...]]
+    outcomes: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,44 @@ class RunOutcome:
     label: str
     run_id: str
     status: str
+    reason: str = ""
+
+
+def _first_line(text: str | None, limit: int = 300) -> str:
+    line = next((s.strip() for s in (text or "").splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def blocked_by(result: Any) -> str:
+    """ "check X on Y failed: <its description>" for a run stopped by a blocking check, else ""."""
+    if result.success:
+        return ""
+    failed = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    if not failed:
+        return ""
+    parts = []
+    for e in failed:
+        why = _first_line(e.description) or _first_line(str(e.metadata.get("decision", "")))
+        where = e.asset_key.to_user_string() + (f" [{e.partition}]" if e.partition else "")
+        parts.append(f"check {e.check_name} on {where} failed" + (f": {why}" if why else ""))
+    return "; ".join(parts)
+
+
+def failure_reason(result: Any) -> str:
+    """The first failed step and its error message, in one line ("" for a successful run)."""
+    if result.success:
+        return ""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        message = error.message if error is not None else ""
+        # "package.module.SomeError: what happened": keep what happened
+        text = re.sub(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ", "", _first_line(message))
+        return f"{event.step_key} failed: {text}"
+    return "the run failed before a step ran (see the run in the UI)"
 
 
 class DemoRunner:
@@ -50,6 +99,7 @@ class DemoRunner:
         self.defs = defs
         self.log = log
         self.outcomes: list[RunOutcome] = []
+        self.automation_cursor: Any = None
         # assets as the repository binds them: resources are already attached
         graph = defs.get_repository_def().asset_graph
         self._assets = list(graph.assets_defs)
@@ -82,15 +132,30 @@ class DemoRunner:
             run_config=QUIET_LOGS,
             tags={"ctscan/demo": "true"},
         )
+        return self._record(result, name, t0, expect_blocked=expect_blocked)
+
+    def _record(
+        self,
+        result: Any,
+        name: str,
+        t0: float,
+        expect_blocked: bool = False,
+        block_is_expected_anywhere: bool = False,
+    ) -> RunOutcome:
+        """Status line of a run, plus one line of reason when it did not succeed (the failed
+        blocking check and its description, or the failed step's error message)."""
         status = "RUN_SUCCESS" if result.success else "RUN_FAILURE"
+        blocks = blocked_by(result)
         if expect_blocked:
-            failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-            blocked = not result.success and bool(failed_checks)
-            status = "BLOCKED" if blocked else "NOT_BLOCKED"
+            status = "BLOCKED" if blocks else "NOT_BLOCKED"
             name += " (expected: blocked by a check)"
-        outcome = RunOutcome(name, result.run_id, status)
+        elif block_is_expected_anywhere and blocks:
+            status = "BLOCKED"
+        outcome = RunOutcome(name, result.run_id, status, reason=blocks or failure_reason(result))
         self.outcomes.append(outcome)
         self.log(f"  {status:<11} {name} ({time.monotonic() - t0:.1f}s)")
+        if outcome.reason and status != "RUN_SUCCESS":
+            self.log(f"              {outcome.reason}")
         return outcome
 
     def materialize_range(
@@ -112,11 +177,7 @@ class DemoRunner:
                 "dagster/asset_partition_range_end": last_key,
             },
         )
-        status = "RUN_SUCCESS" if result.success else "RUN_FAILURE"
-        outcome = RunOutcome(name, result.run_id, status)
-        self.outcomes.append(outcome)
-        self.log(f"  {status:<11} {name} ({time.monotonic() - t0:.1f}s)")
-        return outcome
+        return self._record(result, name, t0)
 
     @staticmethod
     def world_days(manifest: dict[str, Any]) -> list[str]:
@@ -156,9 +217,13 @@ class DemoRunner:
             self.instance.report_runless_asset_event(event)
         for run_request in data.run_requests or []:
             selection = [k.to_user_string() for k in (run_request.asset_selection or [])]
-            if not selection:
-                job = sensor.job_name if sensor.has_loadable_targets() else None
-                selection = self._job_assets(job) if job else []
+            if not selection and sensor.asset_selection is not None:
+                graph = self.defs.resolve_asset_graph()
+                selection = sorted(
+                    k.to_user_string() for k in sensor.asset_selection.resolve(graph)
+                )
+            if not selection and sensor.targets:  # target=[asset]: an anonymous asset job
+                selection = self._job_assets(sensor.targets[0].job_name)
             self.materialize(
                 selection,
                 partition_key=run_request.partition_key,
@@ -174,9 +239,72 @@ class DemoRunner:
         )
         return data
 
+    def automate(
+        self, evaluation_time: datetime | None = None, selection: Any = None
+    ) -> AutomationTick:
+        """One evaluation of every automation condition, as the automation sensor does, then
+        the requested runs (one per partition key; unpartitioned assets together).
+
+        The cursor is kept on the runner, so successive calls see what changed in between
+        (``since_last_handled``, ``newly_updated``, cron ticks passed between two evaluations).
+        """
+        result = dg.evaluate_automation_conditions(
+            defs=self.defs,
+            instance=self.instance,
+            asset_selection=selection,
+            evaluation_time=evaluation_time,
+            cursor=self.automation_cursor,
+        )
+        self.automation_cursor = result.cursor
+        by_partition: dict[str | None, list[str]] = {}
+        for key in sorted(self._keys_with_conditions(), key=lambda k: k.to_user_string()):
+            for partition in result.get_requested_partitions(key):
+                by_partition.setdefault(partition, []).append(key.to_user_string())
+        outcomes = []
+        # partitioned runs first (per environment: state -> plan, deployed settings), then the
+        # unpartitioned assets that read them (alert_quality reads every environment's drift)
+        for partition in sorted(by_partition, key=lambda p: (p is None, p or "")):
+            keys = by_partition[partition]
+            label = "automation -> " + ", ".join(keys) + (f" [{partition}]" if partition else "")
+            outcomes.append(self._automated_run(keys, partition, label))
+        return AutomationTick(
+            requested={p: tuple(k) for p, k in by_partition.items()}, outcomes=tuple(outcomes)
+        )
+
+    def _automated_run(self, keys: list[str], partition: str | None, label: str) -> RunOutcome:
+        """A requested run; one stopped by a blocking check is a gate doing its job (BLOCKED)."""
+        t0 = time.monotonic()
+        result = dg.materialize(
+            self._assets,
+            selection=dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in keys]),
+            partition_key=partition,
+            instance=self.instance,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+            tags={"ctscan/demo": "true", "ctscan/automation": "true"},
+        )
+        return self._record(result, label, t0, block_is_expected_anywhere=True)
+
+    def automate_until_quiet(
+        self, evaluation_time: datetime | None = None, max_rounds: int = 8
+    ) -> list[AutomationTick]:
+        """Evaluate, run what was requested, and evaluate again until nothing is requested
+        (a chain such as state -> plan -> drift settings -> quality takes several rounds)."""
+        ticks = []
+        for _ in range(max_rounds):
+            tick = self.automate(evaluation_time)
+            ticks.append(tick)
+            if not tick.requested:
+                break
+        return ticks
+
+    def _keys_with_conditions(self) -> list[dg.AssetKey]:
+        graph = self.defs.resolve_asset_graph()
+        return [k for k in graph.materializable_asset_keys if graph.get(k).automation_condition]
+
     def _job_assets(self, job_name: str) -> list[str]:
-        job = self.defs.resolve_job_def(job_name)
-        return [k.to_user_string() for k in job.asset_layer.executable_asset_keys]
+        job = self.defs.get_repository_def().get_job(job_name)
+        return sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
 
     def unpartitioned_assets(self, group: str) -> list[str]:
         return [
@@ -273,35 +401,63 @@ def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[st
         generate_world(settings, seed=seed, end=end, days=days, progress=log)
 
     from ctscan_ops.definitions import build_defs
-    from ctscan_ops.sandbox.demo_steps import DEMO_STEPS
+    from ctscan_ops.sandbox import demo_steps
 
+    setup_seconds = time.monotonic() - t_start
+    t_runs = time.monotonic()
     defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
     runner = DemoRunner(instance, defs, log=log)
-    for domain in DEMO_ORDER:
-        module = domain_module(domain, "definitions")
-        if module is None:
-            log(f"== {domain}: not built yet")
-            continue
-        log(f"== {domain}")
-        steps = DEMO_STEPS.get(domain)
-        if steps is not None:
-            steps(runner, settings)
-        else:
-            keys = runner.unpartitioned_assets(domain)
-            if keys:
-                runner.materialize(keys, label=f"{domain}: {', '.join(keys)}")
+    now = datetime.now(UTC)
+    # The automation sensor's first evaluation, as when the daemon started a day ago: it only
+    # records where things stand (cron ticks and updates are counted from here on).
+    runner.automate(now - timedelta(days=1))
 
+    def phase(steps: Sequence[demo_steps.DemoStep]) -> None:
+        for domain, title, step in steps:
+            if domain_module(domain, "definitions") is None:
+                log(f"== {domain}: not built yet")
+                continue
+            log(f"== {domain}: {title}")
+            step(runner, settings)
+
+    def automation(title: str) -> None:
+        log(f"== automation: {title}")
+        ticks = runner.automate_until_quiet(datetime.now(UTC))
+        log(
+            f"  {sum(len(t.outcomes) for t in ticks)} run(s) requested "
+            f"in {len(ticks)} evaluation(s)"
+        )
+
+    phase(demo_steps.BEFORE_AUTOMATION)
+    automation("every asset whose condition is true (conditions: ctscan_ops/automation.py)")
+    phase(demo_steps.AFTER_FIRST_AUTOMATION)
+    automation("what the new inputs made true")
+    phase(demo_steps.AFTER_SECOND_AUTOMATION)
+
+    runs_seconds = time.monotonic() - t_runs
     failed = [o for o in runner.outcomes if o.status not in ("RUN_SUCCESS", "BLOCKED")]
+    blocked = [o for o in runner.outcomes if o.status == "BLOCKED"]
     seconds = time.monotonic() - t_start
-    log(f"\n== {len(runner.outcomes)} run(s), {len(failed)} failed, {seconds:.0f}s")
+    log(
+        f"\n== {len(runner.outcomes)} run(s), {len(failed)} failed, {len(blocked)} stopped by a "
+        f"gate as expected; runs phase {runs_seconds:.0f}s (setup: emulators + world "
+        f"{setup_seconds:.0f}s; total {seconds:.0f}s)"
+    )
+    for o in blocked:
+        log(f"  BLOCKED {o.label}: {o.reason}")
     for o in failed:
-        log(f"  FAILED {o.label}: run {o.run_id}")
+        log(f"  FAILED  {o.label}: {o.reason or 'see run ' + o.run_id}")
     log(f"""
-Where to look:
-  Dagster instance : DAGSTER_HOME={home}
-  Open the UI      : DAGSTER_HOME={home} dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
-                     then http://127.0.0.1:3000/assets
+What to open first:
+  1. The UI        : DAGSTER_HOME={home} dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+  2. alert_quality : http://127.0.0.1:3000/assets/alert_quality
+                     per-policy false discovery rate, recall, readiness (the shadow-mode answer)
+  3. threshold_tuning_report [prod]: recommended thresholds and the proposed tfvars change
+  4. champion_model and its check challenger_beats_champion: why the weaker model was refused
+  5. drift_report  : the daily Evidently report and the drift_share check
+  6. Automation    : http://127.0.0.1:3000/automation (what runs by itself, and why)
+Also:
   Artifacts        : {settings.endpoints.gcs_url}/storage/v1/b/{settings.artifacts_bucket}/o
   World manifest   : {settings.data_dir / "world.json"}
   Stop the sandbox : ctscan-ops sandbox down""")
@@ -309,7 +465,10 @@ Where to look:
         "ok": not failed,
         "runs": [_outcome(o) for o in runner.outcomes],
         "failed": [o.label for o in failed],
+        "blocked": {o.label: o.reason for o in blocked},
         "seconds": round(seconds, 1),
+        "runs_seconds": round(runs_seconds, 1),
+        "setup_seconds": round(setup_seconds, 1),
         "dagster_home": str(home),
         "artifacts_bucket": settings.artifacts_bucket,
         "world_manifest": str(settings.data_dir / "world.json"),
@@ -317,7 +476,7 @@ Where to look:
 
 
 def _outcome(o: RunOutcome) -> dict[str, str]:
-    return {"label": o.label, "run_id": o.run_id, "status": o.status}
+    return {"label": o.label, "run_id": o.run_id, "status": o.status, "reason": o.reason}
 
 
 def log(message: str) -> None:
