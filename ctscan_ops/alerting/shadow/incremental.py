@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +63,8 @@ __all__ = [
 DAY_S = 86_400
 #: the close horizon of ``shadow_incidents`` records written before they stored theirs
 DEFAULT_HORIZON_S = 6 * 3600
+#: the head is evaluated this far past the tick from which records are exact (their overlap)
+HEAD_SLACK_S = 600
 
 Fetch = Callable[[Policy, float, float], list[TimeSeries]]
 
@@ -112,13 +114,46 @@ def full_evaluation(policy: Policy, fetch: Fetch, start: float, end: float) -> P
     )
 
 
-def sample_pairs(keys: Sequence[str], k: int, stamp: str) -> list[str]:
-    """``k`` pair keys chosen by ``sha256(stamp | key)``: deterministic, rotating with ``stamp``."""
+def sample_pairs(
+    keys: Sequence[str],
+    k: int,
+    stamp: str,
+    points: Mapping[str, int] | None = None,
+    budget: float = 1.0,
+) -> list[str]:
+    """Up to ``k`` pair keys, in the order of ``sha256(stamp | key)``, within a points budget.
+
+    Deterministic for a report (``stamp`` = its last day) and rotating from one day to the
+    next. With ``points`` (points the daily records read per pair), a pair is taken only while
+    the sample's points stay within ``budget`` x all points, so checking the records costs a
+    bounded share of a whole re-evaluation; pairs larger than the budget on their own are
+    never sampled (say so where the figure is shown).
+    """
 
     def rank(key: str) -> str:
         return hashlib.sha256(f"{stamp}|{key}".encode()).hexdigest()
 
-    return sorted(sorted(set(keys), key=rank)[: max(0, k)])
+    total = sum(points.values()) if points else 0
+    chosen: list[str] = []
+    used = 0
+    for key in sorted(set(keys), key=rank):
+        if len(chosen) >= max(0, k):
+            break
+        n = int(points.get(key, 0)) if points is not None else 0
+        if points is not None and used + n > budget * total:
+            continue
+        chosen.append(key)
+        used += n
+    return sorted(chosen)
+
+
+def recorded_points(records: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int]:
+    """Points read per pair over the daily records (the sample's cost proxy)."""
+    out: dict[str, int] = {}
+    for rec in records.values():
+        for key, n in ((rec or {}).get("points_by_policy") or {}).items():
+            out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 def _day_start(day: str) -> float:
@@ -182,25 +217,38 @@ class StitchedEvaluation:
             return True
         return (rec.get("policy_hashes") or {}).get(key) == policy.content_hash
 
+    def _stale_spans(self, policy: Policy, key: str, head_end: float) -> list[tuple[int, int]]:
+        """Runs of day indexes (inclusive) whose records cannot be used for ``policy``."""
+        first = _day_start(self._calendar[0])
+        stale = [not self._record_ok(self.records.get(day), policy, key) for day in self._calendar]
+        head_days = [i for i in range(len(stale)) if first + i * DAY_S < head_end]
+        if any(stale[i] for i in head_days):
+            # the head is evaluated whole-window style together with the stale days
+            for i in head_days:
+                stale[i] = True
+        spans: list[tuple[int, int]] = []
+        for i, bad in enumerate(stale):
+            if not bad:
+                continue
+            if spans and spans[-1][1] == i - 1:
+                spans[-1] = (spans[-1][0], i)
+            else:
+                spans.append((i, i))
+        return spans
+
     def evaluate(self, policy: Policy) -> PairEvaluation:
         """The pair's whole-window result, stitched where records allow, exact either way."""
         key = pair_key(policy)
         lb = lookback_s(policy)
-        head_days = int((lb + TICK_S) // DAY_S) + 1
-        spans: list[tuple[int, int]] = []  # runs of day indexes to re-evaluate, inclusive
-        for i, day in enumerate(self._calendar):
-            rec = self.records.get(day)
-            if i < head_days or not self._record_ok(rec, policy, key):
-                if spans and spans[-1][1] == i - 1:
-                    spans[-1] = (spans[-1][0], i)
-                else:
-                    spans.append((i, i))
+        first = _day_start(self._calendar[0])
+        # from t0 on, the whole window's state equals a record's (both have lb of history)
+        t0 = self.start + lb + TICK_S
+        spans = self._stale_spans(policy, key, t0)
         incidents: list[StitchedIncident] = []
-        # (day index -> the tick up to which the day's incidents' closes are known)
         unresolved = False
         has_data = False
-        covered = set()
-        first = _day_start(self._calendar[0])
+        covered: set[int] = set()
+        head_from_spans = bool(spans) and spans[0][0] == 0
         for a, b in spans:
             covered.update(range(a, b + 1))
             a_start = first + a * DAY_S
@@ -209,7 +257,7 @@ class StitchedEvaluation:
             if a == 0:
                 series = self.fetch(policy, self.start - lb, until)
                 res = evaluate(policy, series, self.start, until)
-                has_data = has_data or _has_points(series, self.start - lb, min(until, self.end))
+                has_data = has_data or _has_points(series, self.start - lb, until)
             else:
                 series = self.fetch(policy, a_start - lb, until)
                 res = evaluate(policy, series, a_start - lb, until, warmup=False)
@@ -218,12 +266,11 @@ class StitchedEvaluation:
             for inc in res.incidents:
                 if not a_start <= inc.open < b_end:
                     continue
-                close = inc.close
-                if close is None and until < self.end:
-                    unresolved = True
+                unresolved = unresolved or (inc.close is None and until < self.end)
                 incidents.append(
-                    StitchedIncident(inc.id, inc.open, close, inc.condition, dict(inc.labels))
+                    StitchedIncident(inc.id, inc.open, inc.close, inc.condition, dict(inc.labels))
                 )
+        from_records: list[tuple[StitchedIncident, float]] = []  # (incident, known until)
         tail_unknown = False
         for i, day in enumerate(self._calendar):
             if i in covered:
@@ -232,35 +279,74 @@ class StitchedEvaluation:
             assert rec is not None
             self._count("days_from_records")
             d_end = first + (i + 1) * DAY_S
-            horizon = float(rec.get("close_horizon_s", DEFAULT_HORIZON_S))
-            known_until = d_end + horizon  # the record evaluated up to here
-            points = int(rec["points_by_policy"][key])
-            if points:
-                if d_end + horizon <= self.end:
+            known_until = d_end + float(rec.get("close_horizon_s", DEFAULT_HORIZON_S))
+            if int(rec["points_by_policy"][key]):
+                if known_until <= self.end:
                     has_data = True
                 else:
                     tail_unknown = True
             for doc in rec["policies"][key]:
-                close = _parse_iso(doc.get("close"))
-                if close is None and known_until < self.end:
-                    unresolved = True
-                incidents.append(
-                    StitchedIncident(
-                        doc["id"],
-                        _parse_iso(doc["open"]),  # type: ignore[arg-type]
-                        close,
-                        int(doc.get("condition", 0)),
-                        dict(doc.get("labels") or {}),
-                    )
+                inc = StitchedIncident(
+                    doc["id"],
+                    _parse_iso(doc["open"]),  # type: ignore[arg-type]
+                    _parse_iso(doc.get("close")),
+                    int(doc.get("condition", 0)),
+                    dict(doc.get("labels") or {}),
                 )
+                from_records.append((inc, known_until))
+        if not head_from_spans:
+            # the head: whole-window semantics up to a little after t0
+            head_end = min(self.end, float(np.ceil(t0 / TICK_S) * TICK_S) + HEAD_SLACK_S)
+            series = self.fetch(policy, self.start - lb, self._head_until(head_end))
+            res = evaluate(policy, series, self.start, head_end)
+            has_data = has_data or _has_points(series, self.start - lb, head_end)
+            self._count("heads")
+            for inc in res.incidents:
+                if inc.open >= t0:
+                    continue
+                close = inc.close
+                if close is None and head_end < self.end:
+                    # still open at head_end, where the records see the same run
+                    run = [
+                        (r, known)
+                        for r, known in from_records
+                        if r.condition == inc.condition
+                        and r.labels == inc.labels
+                        and r.open <= head_end
+                        and (r.close is None or r.close > head_end)
+                    ]
+                    if len(run) != 1:
+                        unresolved = True
+                        continue
+                    close = run[0][0].close
+                    unresolved = unresolved or (close is None and run[0][1] < self.end)
+                incidents.append(
+                    StitchedIncident(inc.id, inc.open, close, inc.condition, dict(inc.labels))
+                )
+        for inc, known_until in from_records:
+            if not head_from_spans and inc.open < t0:
+                continue  # the head's evaluation replaces it
+            unresolved = unresolved or (inc.close is None and known_until < self.end)
+            incidents.append(inc)
         if unresolved:
-            # an incident open past its record's horizon: its close is not in any record
+            # an incident open past what any record or head evaluated: its close is unknown
             self._count("pairs_full_fallback")
             return full_evaluation(policy, self.fetch, self.start, self.end)
         if not has_data and tail_unknown:
             series = self.fetch(policy, self.end - DAY_S, self.end)
             has_data = _has_points(series, self.end - DAY_S, self.end)
             self._count("tail_fetches")
+        self._count("pairs_stitched")
+        return self._result(incidents, has_data, "stitched")
+
+    def _head_until(self, head_end: float) -> float:
+        # one fetch range for every policy's head (series shared by several policies)
+        self._head_max = max(getattr(self, "_head_max", 0.0), head_end)
+        return self._head_max
+
+    def _result(
+        self, incidents: list[StitchedIncident], has_data: bool, how: str
+    ) -> PairEvaluation:
         last_tick = float(self._ticks[-1]) if self._ticks.size else self.end
         out = [
             StitchedIncident(
@@ -274,14 +360,93 @@ class StitchedEvaluation:
         ]
         # the evaluator's order: open time, then condition (then group: the id breaks ties)
         out.sort(key=lambda i: (i.open, i.condition, i.id))
-        self._count("pairs_stitched")
         return PairEvaluation(
             incidents=out,
             ticks=self._ticks,
             met=_met_from(out, self._ticks),
             has_data=has_data,
-            how="stitched",
+            how=how,
         )
+
+    def evaluate_stricter(
+        self, variant: Policy, catalog_policy: Policy, catalog_result: PairEvaluation
+    ) -> PairEvaluation:
+        """A variant at least as strict as the catalog policy, evaluated where it can fire.
+
+        ``variant`` differs from ``catalog_policy`` only by thresholds at least as far on the
+        violating side and durations at least as long (:func:`is_stricter`): a tick that meets
+        it meets the catalog policy (the per-tick violations, the retest windows, the
+        triggers and the auto_close hold are all monotone), so its incidents lie inside the
+        catalog's (exact) incidents. Only those spans are evaluated, each from ``lookback``
+        before it (whole-window style near the start). Otherwise: whole evaluation.
+        """
+        if not is_stricter(variant, catalog_policy):
+            self._count("variants_whole")
+            return full_evaluation(variant, self.fetch, self.start, self.end)
+        lb = lookback_s(variant)
+        t0 = self.start + lb + TICK_S
+        regions = sorted(
+            (float(i.open), self.end if i.close is None else float(i.close))
+            for i in catalog_result.incidents
+        )
+        merged: list[list[float]] = []
+        for o, c in regions:
+            lo = self.start if o < t0 else o - lb
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], c)
+                merged[-1][2] = min(merged[-1][2], o)
+            else:
+                merged.append([lo, c, o])
+        incidents: list[StitchedIncident] = []
+        for lo, hi, first_open in merged:
+            series = self.fetch(variant, lo - (lb if lo == self.start else 0), hi)
+            if lo == self.start:
+                res = evaluate(variant, series, self.start, hi)
+            else:
+                res = evaluate(variant, series, lo, hi, warmup=False)
+            self._count("variant_spans")
+            for inc in res.incidents:
+                if inc.open < first_open:
+                    continue
+                if inc.close is None and hi < self.end:
+                    raise AssertionError(  # met(variant) <= met(catalog): cannot happen
+                        f"{variant.name}: incident open at {hi}, where the catalog's closed"
+                    )
+                incidents.append(
+                    StitchedIncident(inc.id, inc.open, inc.close, inc.condition, dict(inc.labels))
+                )
+        has_data = catalog_result.has_data
+        extra = lookback_s(variant) - lookback_s(catalog_policy)
+        if not has_data and extra > 0:  # the variant also reads the longer look-back's points
+            since = self.start - lookback_s(variant)
+            has_data = _has_points(self.fetch(variant, since, self.start), since, self.end)
+        self._count("variants_by_spans")
+        return self._result(incidents, has_data, "spans")
+
+
+def is_stricter(variant: Policy, catalog_policy: Policy) -> bool:
+    """Whether ``variant`` is ``catalog_policy`` with stricter thresholds / longer durations."""
+    if (
+        variant.name != catalog_policy.name
+        or variant.environment != catalog_policy.environment
+        or variant.auto_close_s != catalog_policy.auto_close_s
+        or variant.combiner != catalog_policy.combiner
+        or len(variant.conditions) != len(catalog_policy.conditions)
+    ):
+        return False
+    for v, c in zip(variant.conditions, catalog_policy.conditions, strict=True):
+        if replace(v, threshold_value=c.threshold_value, duration_s=c.duration_s) != c:
+            return False
+        further = (
+            v.threshold_value >= c.threshold_value
+            if c.comparison == "COMPARISON_GT"
+            else v.threshold_value <= c.threshold_value
+        )
+        if c.comparison not in ("COMPARISON_GT", "COMPARISON_LT") or not further:
+            return False
+        if v.duration_s < c.duration_s:
+            return False
+    return True
 
 
 def record_ids(records: Mapping[str, Mapping[str, Any] | None], key: str | None = None) -> set[str]:
