@@ -71,6 +71,7 @@ def main() -> None:
                     full_s.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     reports["fast"], md = sw.run_alert_quality(world, sample_pairs=args.sample)
+                    out["work"] = md["daily_records_sampled"]
                     fast_s.append(time.perf_counter() - t0)
         finally:
             stop_group(record["pgid"])

@@ -266,10 +266,14 @@ class StitchedEvaluation:
             for inc in res.incidents:
                 if not a_start <= inc.open < b_end:
                     continue
-                unresolved = unresolved or (inc.close is None and until < self.end)
-                incidents.append(
-                    StitchedIncident(inc.id, inc.open, inc.close, inc.condition, dict(inc.labels))
-                )
+                si = StitchedIncident(inc.id, inc.open, inc.close, inc.condition, dict(inc.labels))
+                if inc.close is None and until < self.end:
+                    close = self._close_after(policy, si, until)
+                    if close is False:
+                        unresolved = True
+                        continue
+                    si = replace(si, close=close)
+                incidents.append(si)
         from_records: list[tuple[StitchedIncident, float]] = []  # (incident, known until)
         tail_unknown = False
         for i, day in enumerate(self._calendar):
@@ -319,14 +323,24 @@ class StitchedEvaluation:
                         unresolved = True
                         continue
                     close = run[0][0].close
-                    unresolved = unresolved or (close is None and run[0][1] < self.end)
+                    if close is None and run[0][1] < self.end:
+                        close = self._close_after(policy, run[0][0], run[0][1])
+                        if close is False:
+                            unresolved = True
+                            continue
                 incidents.append(
                     StitchedIncident(inc.id, inc.open, close, inc.condition, dict(inc.labels))
                 )
         for inc, known_until in from_records:
             if not head_from_spans and inc.open < t0:
                 continue  # the head's evaluation replaces it
-            unresolved = unresolved or (inc.close is None and known_until < self.end)
+            if inc.close is None and known_until < self.end:
+                # still open where its record stopped evaluating: follow the run from there
+                close = self._close_after(policy, inc, known_until)
+                if close is False:
+                    unresolved = True
+                    continue
+                inc = replace(inc, close=close)
             incidents.append(inc)
         if unresolved:
             # an incident open past what any record or head evaluated: its close is unknown
@@ -338,6 +352,35 @@ class StitchedEvaluation:
             self._count("tail_fetches")
         self._count("pairs_stitched")
         return self._result(incidents, has_data, "stitched")
+
+    def _close_after(self, policy: Policy, inc: StitchedIncident, at: float) -> float | bool | None:
+        """Close of ``inc``'s run, known open at tick ``at`` (False: not found as expected).
+
+        Evaluated a day at a time from ``lookback`` before ``at`` (states from ``at`` on are
+        exact): the run of the same condition and labels holding ``at`` is the incident.
+        """
+        lb = lookback_s(policy)
+        x = float(np.floor(at / TICK_S) * TICK_S)
+        while True:
+            until = min(self.end, x + DAY_S)
+            series = self.fetch(policy, x - lb, until)
+            res = evaluate(policy, series, x - lb, until, warmup=False)
+            self._count("close_follow_ups")
+            run = [
+                i
+                for i in res.incidents
+                if i.condition == inc.condition
+                and dict(i.labels) == dict(inc.labels)
+                and i.open <= x
+                and (i.close is None or i.close > x)
+            ]
+            if len(run) != 1:
+                return False
+            if run[0].close is not None:
+                return float(run[0].close)
+            if until >= self.end:
+                return None
+            x = float(np.floor(until / TICK_S) * TICK_S)
 
     def _head_until(self, head_end: float) -> float:
         # one fetch range for every policy's head (series shared by several policies)
