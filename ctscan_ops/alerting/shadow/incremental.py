@@ -8,18 +8,25 @@ tick depends only on that much history (see :mod:`ctscan_ops.alerting.shadow.eva
 an incident the whole window opens at a tick of day ``D`` is the one day ``D``'s record holds.
 :class:`StitchedEvaluation` rebuilds the whole-window result from them and re-evaluates only:
 
-* the **head** of the window (the days within ``lookback_s + 60 s`` of its start): the whole
-  window starts there without history (warm-up of ``duration`` only), so its first ticks may
-  differ from a record that had history; they are evaluated exactly as the whole window does
-  (the evaluator is causal: a shorter end changes nothing before it);
+* the **head** of the window, up to ``lookback_s + 60 s`` after its start (plus 10 min of
+  overlap): the whole window starts there without history (warm-up of ``duration`` only), so
+  its first ticks may differ from a record that had history; they are evaluated exactly as the
+  whole window does (the evaluator is causal: a shorter end changes nothing before it). Head
+  incidents replace the records' incidents that open before that tick; one still open at the
+  head's end is the record's run holding that tick (both are exact there);
 * days whose record is **missing or stale** for the policy: no record, another catalog hash
   and another policy content hash (or no per-policy hash), the policy absent from it, or a
-  record without the per-policy point counts;
-* **deployed variants** (``alert_policy_drift`` overrides) whose content hash differs from the
-  catalog policy's (one that differs only by ``enabled`` evaluates the same);
-* pairs where stitching cannot be exact: an incident still open at its record's close horizon
-  before the window ends (its close lies beyond what the record evaluated), fall back to the
-  whole-window evaluation.
+  record without the per-policy point counts (written before ``alert_quality`` needed them);
+* **deployed variants** (``alert_policy_drift`` overrides): one that differs only by
+  ``enabled`` evaluates like the catalog policy (its result is reused); one that is stricter
+  (thresholds further on the violating side, durations at least as long, nothing else
+  changed; the demo's ``high_latency`` at 2500 ms / 600 s) can only be met where the catalog
+  policy is, so it is evaluated inside the catalog's incidents only
+  (:meth:`StitchedEvaluation.evaluate_stricter`); any other is evaluated over the window;
+* incidents still open where their record (or span) stopped evaluating (the records look
+  6 h past their day): the run is followed from there a day at a time
+  (:meth:`StitchedEvaluation._close_after`); if it cannot be found as expected, the pair is
+  evaluated over the whole window.
 
 Labels (incident register, operator verdicts) only change scoring, which ``alert_quality``
 always redoes. Closes are mapped as the whole window sees them: a close after the last tick
@@ -27,10 +34,14 @@ is "still open" (``None``). ``met`` per tick (for ``fpr_per_tick``) is the union
 incidents' ``[open, close)`` spans, which is what ``EvaluationResult.met`` is.
 
 ``daily_records_disagree`` comes from a deterministic **sample** (:func:`sample_pairs`): the
-``k`` catalog pairs with the smallest ``sha256(last day | env/policy)``, so the sample rotates
-from one day's report to the next and every pair is checked over time. Those pairs are
-evaluated over the whole window; their incident ids are compared with the raw daily records'
-(the old figure, restricted to the sample) and their stitched result with the whole one.
+catalog pairs in the order of ``sha256(last day | env/policy)``, at most ``k`` (default 2),
+taken while their points stay within a budget (default 4 %) of the points all records read,
+so the check costs a bounded share of a whole re-evaluation and the sample rotates from one
+day's report to the next. A pair larger than the budget on its own (prod ``high_latency``,
+~9 % of the points) is never sampled. The sampled pairs are evaluated over the whole window
+(and that result is the one reported for them); their incident ids are compared with the raw
+daily records' (the old figure, restricted to the sample) and their stitched result with the
+whole one (``stitched_differs``).
 
 Pure: no Dagster, no storage; series come through a ``fetch(policy, since, until)`` callable.
 """
