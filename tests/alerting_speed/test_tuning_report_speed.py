@@ -92,6 +92,7 @@ def test_report_equals_the_plain_flow(world):
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
     from ctscan_ops.alerting.tuning.recommend import Condition1D, TuningParams, tune
+    from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day
     from ctscan_ops.alerting.tuning_assets import shadow_window, threshold_tuning_report
 
     res = dg.materialize(
@@ -123,10 +124,18 @@ def test_report_equals_the_plain_flow(world):
     client = world.resources["monitoring"].client()
     ticks = make_ticks(start, end)
     expected = {}
+    chunked: list[str] = []
     for policy in resolved_policies(alerting.catalog(), ["prod"], severities=("P1", "P2")):
         since = start - lookback_s(policy)
         cache = SeriesCache(client, world.resources["monitoring"].project, since, end)
-        groups = aligned_condition_values(policy.condition, cache.for_policy(policy), ticks)
+        series = cache.for_policy(policy)
+        groups = aligned_condition_values(policy.condition, series, ticks)
+        by_day = aligned_by_day(policy.condition, series, ticks)  # what the report aligns with
+        assert [g.labels for g in by_day] == [g.labels for g in groups]
+        for a, b in zip(by_day, groups, strict=True):
+            assert np.array_equal(a.values, b.values, equal_nan=True), policy.name
+        if any(s.value_type == "DISTRIBUTION" for s in series):
+            chunked.append(policy.name)
         cond = policy.condition
         if not groups or all(np.isnan(g.values).all() for g in groups):
             expected[policy.name] = None
@@ -142,6 +151,8 @@ def test_report_equals_the_plain_flow(world):
             params,
             current=(cond.threshold_value, cond.duration_s),
         )
+    assert chunked == ["high_latency"]  # the day-at-a-time alignment was exercised
+    assert ticks.size > 2 * ALIGN_CHUNK_TICKS
     assert set(doc["policies"]) == set(expected)
     tuned = [name for name, e in expected.items() if e is not None]
     assert tuned

@@ -28,6 +28,38 @@ class TuningResult:
     plots: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
+#: ticks aligned per call by :func:`aligned_by_day`
+ALIGN_CHUNK_TICKS = 1440
+
+
+def aligned_by_day(cond: Any, series: Sequence[TimeSeries], ticks: np.ndarray) -> list[Any]:
+    """``aligned_condition_values`` over ``ticks``, a day of ticks at a time for distributions.
+
+    An aligned value at tick ``t`` depends only on the points of ``(t - P, t]`` and the other
+    series at ``t``, so pieces of the tick grid give the same values; for distribution series
+    (bucket counts per tick) the whole-window call was measured superlinear in the window
+    (35 days of ``request_latencies``: 21 s, against ~1 s per 10 days a day at a time). Scalar
+    series stay one call (their wide windows sum by prefix differences that depend on where
+    the grid starts). If the pieces do not list the same groups, the whole call decides.
+    """
+    from ctscan_ops.alerting.engine.evaluator import GroupValues, aligned_condition_values
+
+    n = ticks.size
+    if n <= 2 * ALIGN_CHUNK_TICKS or not any(s.value_type == "DISTRIBUTION" for s in series):
+        return aligned_condition_values(cond, series, ticks)
+    parts = [
+        aligned_condition_values(cond, series, ticks[i : i + ALIGN_CHUNK_TICKS])
+        for i in range(0, n, ALIGN_CHUNK_TICKS)
+    ]
+    labels = [g.labels for g in parts[0]]
+    if any([g.labels for g in p] != labels for p in parts[1:]):
+        return aligned_condition_values(cond, series, ticks)
+    return [
+        GroupValues(labels[j], np.concatenate([p[j].values for p in parts]))
+        for j in range(len(labels))
+    ]
+
+
 #: points of a timeline line kept by :func:`line_envelope` (4 per column of a ~1000 px plot)
 ENVELOPE_POINTS = 4000
 
@@ -100,7 +132,7 @@ def tune_environment(
     """
     import numpy as np
 
-    from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
+    from ctscan_ops.alerting.engine.evaluator import make_ticks
     from ctscan_ops.alerting.shadow.incidents import parse_time
     from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
     from ctscan_ops.alerting.tuning.recommend import Condition1D, incidents_for_setting, tune
@@ -111,7 +143,7 @@ def tune_environment(
     for policy in policies:
         cond = policy.condition
         series = series_for(policy)
-        groups = aligned_condition_values(cond, series, ticks)
+        groups = aligned_by_day(cond, series, ticks)
         windows = windows_for(policy.name)
         current = (cond.threshold_value, cond.duration_s)
         if not groups or all(np.isnan(g.values).all() for g in groups):
