@@ -151,7 +151,7 @@ def test_report_equals_the_plain_flow(world):
             params,
             current=(cond.threshold_value, cond.duration_s),
         )
-    assert chunked == ["high_latency"]  # the day-at-a-time alignment was exercised
+    assert "high_latency" in chunked  # the day-at-a-time alignment was exercised
     assert ticks.size > 2 * ALIGN_CHUNK_TICKS
     assert set(doc["policies"]) == set(expected)
     tuned = [name for name, e in expected.items() if e is not None]
