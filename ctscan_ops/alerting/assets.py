@@ -105,14 +105,17 @@ def shadow_incidents(
         start, end = _day_bounds(day)
         cache = SeriesCache(client, monitoring.project, start - longest, end + horizon)
         doc: dict[str, Any] = {"day": day, "catalog_hash": catalog.content_hash, "policies": {}}
+        # what alert_quality needs to build on this record (shadow/incremental.py)
+        doc.update(close_horizon_s=horizon, policy_hashes={}, points_by_policy={})
         points = 0
         for policy in policies:
             series = cache.for_policy(policy, since=start - lookback_s(policy))
             points += sum(len(s) for s in series)
             incidents = incidents_opened_between(policy, series, start, end, horizon)
-            doc["policies"][f"{policy.environment}/{policy.name}"] = [
-                i.to_json() for i in incidents
-            ]
+            key = f"{policy.environment}/{policy.name}"
+            doc["policies"][key] = [i.to_json() for i in incidents]
+            doc["policy_hashes"][key] = policy.content_hash
+            doc["points_by_policy"][key] = sum(len(s) for s in series)
             counts[(policy.environment or "", policy.name)] += len(incidents)
         doc["points_read"] = points
         days_with_data += points > 0
@@ -140,6 +143,14 @@ def shadow_incidents(
     )
 
 
+class AlertQualityConfig(dg.Config):
+    """How ``alert_quality`` gets its incidents (both give the same figures)."""
+
+    full_reevaluation: bool = False  # True: re-evaluate every policy over the whole window
+    sample_pairs: int = 2  # policy x environment pairs re-evaluated whole to check the records
+    sample_budget: float = 0.04  # ... within this share of the points the records read
+
+
 @dg.asset(
     group_name="alerting",
     deps=[shadow_incidents, incident_register, dg.AssetKey("alert_policy_drift")],
@@ -149,13 +160,18 @@ def shadow_incidents(
 )
 def alert_quality(
     context: dg.AssetExecutionContext,
+    config: AlertQualityConfig,
     monitoring: MonitoringResource,
     artifacts: ArtifactStore,
     alerting: AlertingSettings,
 ) -> dg.MaterializeResult:
-    """Precision, false discovery rate, recall, detection/reset time and readiness per policy."""
-    from ctscan_ops.alerting.engine.evaluator import evaluate
+    """Precision, false discovery rate, recall, detection/reset time and readiness per policy.
+
+    Built on the daily ``shadow_incidents`` records, re-evaluating only what they cannot answer
+    (``shadow/incremental.py``); ``daily_records_disagree`` from a sampled whole re-evaluation.
+    """
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
+    from ctscan_ops.alerting.shadow import incremental as inc
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
     from ctscan_ops.alerting.shadow.plots import incident_timeline_png
@@ -172,14 +188,20 @@ def alert_quality(
     register = RegisterStore(artifacts).load()
     verdicts = register.verdict_map()
     longest = max(lookback_s(p) for p in policies)
-    cache = SeriesCache(monitoring.client(), monitoring.project, start - longest, end)
+    client = monitoring.client()
+    caches: dict[float, SeriesCache] = {}
 
-    daily_ids: set[str] = set()
+    def fetch(policy: Any, since: float, until: float) -> list[Any]:
+        # one cache per end of the fetched range, shared by the policies reading that range
+        if until not in caches:
+            caches[until] = SeriesCache(client, monitoring.project, start - longest, until)
+        return caches[until].for_policy(policy, since=since)
+
+    records: dict[str, Any] = {}
     for day in days:
         key = f"{SHADOW_PREFIX}/{day}.json"
-        if artifacts.exists(key):
-            for incidents in artifacts.get_json(key)["policies"].values():
-                daily_ids.update(i["id"] for i in incidents)
+        records[day] = artifacts.get_json(key) if artifacts.exists(key) else None
+    stitched = inc.StitchedEvaluation(fetch, records, days, start, end, catalog.content_hash)
 
     # A policy whose deployed settings drifted from the catalog (infra's alert_policy_drift) is
     # also evaluated as deployed: that is what production would actually page on.
@@ -194,22 +216,55 @@ def alert_quality(
                 if name in catalog.policies
             ]
 
+    # the sampled whole re-evaluation: the old check, on k pairs (all of them when full)
+    keys = [inc.pair_key(p) for p in policies]
+    sampled = (
+        keys
+        if config.full_reevaluation
+        else inc.sample_pairs(
+            keys, config.sample_pairs, days[-1], inc.recorded_points(records), config.sample_budget
+        )
+    )
+    evaluations: dict[str, Any] = {}
+    disagree = 0
+    stitch_disagree = []
+    for policy in policies:
+        key = inc.pair_key(policy)
+        if key in sampled:
+            evaluations[key] = inc.full_evaluation(policy, fetch, start, end)
+            ids = {i.id for i in evaluations[key].incidents}
+            disagree += len(ids ^ inc.record_ids(records, key))
+            if not config.full_reevaluation and not inc.same_incidents(
+                evaluations[key], stitched.evaluate(policy)
+            ):
+                stitch_disagree.append(key)
+        else:
+            evaluations[key] = stitched.evaluate(policy)
+    if config.full_reevaluation:
+        # the whole figure as before: every record's ids against the whole evaluation's
+        all_ids = {i.id for e in evaluations.values() for i in e.incidents}
+        disagree = len(all_ids ^ inc.record_ids(records))
+
     results: list[dict[str, Any]] = []
     timeline_rows: dict[str, list[dict[str, Any]]] = {}
-    all_ids: set[str] = set()
     n_catalog = len(policies)
     for index, policy in enumerate([*policies, *deployed_variants]):
         variant = "catalog" if index < n_catalog else "deployed"
         env = policy.environment or ""
-        series = cache.for_policy(policy, since=start - lookback_s(policy))
-        res = evaluate(policy, series, start, end)
+        res = evaluations[inc.pair_key(policy)] if variant == "catalog" else None
+        if res is None:
+            same = catalog.resolve(policy.name, env)
+            # deployed settings that evaluate like the catalog's reuse its result
+            if config.full_reevaluation:
+                res = inc.full_evaluation(policy, fetch, start, end)
+            elif same.content_hash == policy.content_hash:
+                res = evaluations[inc.pair_key(same)]
+            else:  # evaluated where it can differ from the catalog's (exact) result
+                res = stitched.evaluate_stricter(policy, same, evaluations[inc.pair_key(same)])
         windows = register.windows_for(policy.name, env)
         q = score(res.incidents, windows, res.ticks, met=res.met, verdicts=verdicts)
         qd = q.as_dict()
-        has_data = any(len(s) for s in series)
-        n_days = qd["days"] if has_data else 0.0
-        if variant == "catalog":
-            all_ids.update(i.id for i in res.incidents)
+        n_days = qd["days"] if res.has_data else 0.0
         budget = catalog.false_page_budget(policy.severity)
         detail = assess(policy.severity, n_days, qd, alerting, budget)
         results.append(
@@ -235,6 +290,7 @@ def alert_quality(
                 ],
             }
         )
+    context.log.info(f"alert_quality evaluation: {stitched.stats}, sampled {sampled}")
 
     stamp = days[-1]
     doc = {
@@ -282,7 +338,10 @@ def alert_quality(
             "ready_policies": len(summary["ready"]),
             "p0_missed_incidents": summary["p0_missed_incidents"],
             # the daily partitions and the whole-window evaluation must see the same incidents
-            "daily_records_disagree": len(all_ids ^ daily_ids),
+            "daily_records_disagree": disagree,
+            "daily_records_sampled": dg.MetadataValue.json(
+                {"pairs": sampled, "stitched_differs": stitch_disagree, "work": stitched.stats}
+            ),
             "report": dg.MetadataValue.url(
                 artifacts.browser_url(f"{QUALITY_KEY}/{stamp}/alert_quality.json")
             ),

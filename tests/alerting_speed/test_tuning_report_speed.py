@@ -1,0 +1,162 @@
+"""The tuning report's faster data flow (envelope of the plotted line, parallel uploads)
+leaves the report as the plain flow computes it, and the plotted line as drawn in full."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "speed_world", Path(__file__).with_name("speed_world.py")
+)
+sw = sys.modules.get("speed_world") or importlib.util.module_from_spec(_spec)
+if "speed_world" not in sys.modules:
+    sys.modules["speed_world"] = sw
+    _spec.loader.exec_module(sw)
+
+DAYS = 8
+
+
+def test_envelope_keeps_every_bucket_extreme_and_every_gap():
+    from ctscan_ops.alerting.tuning.report import line_envelope
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    ticks = 1.7e9 + 60.0 * np.arange(n)
+    values = rng.normal(size=n)
+    values[7_000:7_300] = np.nan
+    values[12_345] = np.nan
+    t, v = line_envelope(ticks, values, max_points=400)
+    assert t.size < 800 and np.all(np.diff(t) > 0)
+    assert t[0] == ticks[0] and t[-1] == ticks[-1]
+    idx = np.searchsorted(ticks, t)
+    assert np.array_equal(values[idx], v, equal_nan=True)  # points of the line, not new ones
+    # brute force: every bucket's min and max survive
+    size = -(-n // 100)
+    for a in range(0, n, size):
+        chunk = values[a : a + size]
+        if np.isnan(chunk).all():
+            continue
+        kept = v[(t >= ticks[a]) & (t <= ticks[min(a + size, n) - 1])]
+        assert np.nanmax(kept) == np.nanmax(chunk) and np.nanmin(kept) == np.nanmin(chunk)
+    # both sides of each gap are kept, so the drawn line still breaks there
+    for i in (6_999, 7_000, 7_299, 7_300, 12_344, 12_345, 12_346):
+        assert ticks[i] in set(t.tolist())
+    short_t, _ = line_envelope(ticks[:100], values[:100], max_points=400)
+    assert short_t is ticks[:100].base or short_t.size == 100
+
+
+def test_envelope_draws_the_same_timeline():
+    from PIL import Image
+
+    from ctscan_ops.alerting.tuning.plots import timeline_png
+    from ctscan_ops.alerting.tuning.report import line_envelope
+
+    n = 28_800
+    t0 = 1.7e9
+    ticks = t0 + 60.0 * np.arange(n)
+    rng = np.random.default_rng(1)
+    values = np.cumsum(rng.normal(size=n)) * 0.01 + np.sin(np.arange(n) / 500)
+    values[5_000:5_600] = np.nan
+    settings = {"current": (0.9, [(t0 + i * 3600, t0 + i * 3600 + 600) for i in range(0, 400, 7)])}
+
+    def pixels(t, v):
+        png = timeline_png(t, v, [(t0 + 7200, t0 + 9000)], settings, title="x")
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=int)
+
+    full = pixels(ticks, values)
+    env = pixels(*line_envelope(ticks, values))
+    assert full.shape == env.shape
+    # antialiased edges of the line may differ; the picture may not
+    assert (np.abs(full - env) > 32).mean() < 0.01
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, gcs_emulator):
+    with sw.speed_world(tmp_path_factory.mktemp("tuning-world"), gcs_emulator, DAYS) as w:
+        yield w
+
+
+def test_report_equals_the_plain_flow(world):
+    """tuning.json of the asset = tune() on values aligned from a fresh fetch per policy."""
+    import dagster as dg
+
+    from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
+    from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
+    from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
+    from ctscan_ops.alerting.shadow.evaluation import lookback_s
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.tuning.recommend import Condition1D, TuningParams, tune
+    from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day
+    from ctscan_ops.alerting.tuning_assets import shadow_window, threshold_tuning_report
+
+    res = dg.materialize(
+        [incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
+        selection=[threshold_tuning_report.key],
+        partition_key="prod",
+        instance=world.instance,
+        resources=world.resources,
+    )
+    assert res.success
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    artifacts = world.resources["artifacts"]
+    doc = artifacts.get_json(f"alerting/threshold_tuning/prod/{world.days[-1]}/tuning.json")
+    # every plot link the metadata names was uploaded
+    pngs = [k for k in md if k.endswith("_curve") or k.endswith("_timeline")]
+    assert pngs
+    for k in pngs:
+        name, kind = k.rsplit("_", 1)
+        assert artifacts.exists(
+            f"alerting/threshold_tuning/prod/{world.days[-1]}/{name}-{kind}.png"
+        )
+
+    alerting = world.resources["alerting"]
+    start, end, _days = shadow_window(world.instance)
+    register = RegisterStore(artifacts).load()
+    params = TuningParams(
+        target_fdr=alerting.fdr_target, max_alerts_per_day=alerting.max_alerts_per_day
+    )
+    client = world.resources["monitoring"].client()
+    ticks = make_ticks(start, end)
+    expected = {}
+    chunked: list[str] = []
+    for policy in resolved_policies(alerting.catalog(), ["prod"], severities=("P1", "P2")):
+        since = start - lookback_s(policy)
+        cache = SeriesCache(client, world.resources["monitoring"].project, since, end)
+        series = cache.for_policy(policy)
+        groups = aligned_condition_values(policy.condition, series, ticks)
+        by_day = aligned_by_day(policy.condition, series, ticks)  # what the report aligns with
+        assert [g.labels for g in by_day] == [g.labels for g in groups]
+        for a, b in zip(by_day, groups, strict=True):
+            assert np.array_equal(a.values, b.values, equal_nan=True), policy.name
+        if any(s.value_type == "DISTRIBUTION" for s in series):
+            chunked.append(policy.name)
+        cond = policy.condition
+        if not groups or all(np.isnan(g.values).all() for g in groups):
+            expected[policy.name] = None
+            continue
+        values = np.vstack([g.values for g in groups])
+        values = values[0] if values.shape[0] == 1 else values
+        c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
+        expected[policy.name] = tune(
+            values,
+            ticks,
+            register.windows_for(policy.name, "prod"),
+            c1,
+            params,
+            current=(cond.threshold_value, cond.duration_s),
+        )
+    assert "high_latency" in chunked  # the day-at-a-time alignment was exercised
+    assert ticks.size > 2 * ALIGN_CHUNK_TICKS
+    assert set(doc["policies"]) == set(expected)
+    tuned = [name for name, e in expected.items() if e is not None]
+    assert tuned
+    import json
+
+    for name in tuned:
+        assert doc["policies"][name] == json.loads(json.dumps(expected[name])), name
