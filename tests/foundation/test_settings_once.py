@@ -43,7 +43,7 @@ def test_settings_reach_the_resources(tmp_path):
     assert resources["alerting"].catalog_path == str(catalog)
     assert resources["drift_logs"].bucket == "p-once-drift-logs"
     assert resources["registry"].environment == "staging"
-    assert resources["tuning_output"].path() == tmp_path / "data" / "terraform"
+    assert resources["tuning_output"].base_dir() == tmp_path / "data" / "terraform"
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

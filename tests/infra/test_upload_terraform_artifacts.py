@@ -46,6 +46,7 @@ def test_uploads_where_terraform_state_and_plan_read(tf_runs, project, tmp_path,
     from ctscan_ops.config import get_settings
     from ctscan_ops.infra.assets import terraform_plan, terraform_state
     from ctscan_ops.infra.resources import TerraformResource
+    from ctscan_ops.resources.settings import SettingsResource
     from ctscan_ops.resources.storage import ArtifactStore, EmulatorAwareGCSResource
 
     plan = tmp_path / "plan.json"
@@ -71,6 +72,7 @@ def test_uploads_where_terraform_state_and_plan_read(tf_runs, project, tmp_path,
         "gcs": EmulatorAwareGCSResource(project=project, endpoint=endpoint),
         "artifacts": ArtifactStore(bucket=s.artifacts_bucket, project=project, endpoint=endpoint),
         "terraform": TerraformResource(),
+        "settings": SettingsResource.from_settings(s),
     }
     with dg.instance_for_test() as instance:
         res = dg.materialize(

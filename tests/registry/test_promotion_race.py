@@ -160,6 +160,6 @@ def test_cli_negative_generation_is_bad_input_not_a_race(capsys, store) -> None:
     )
     err = capsys.readouterr().err
     assert code == 2
-    assert "-1" in err and "not a GCS object generation" in err
+    assert "-1" in err and "--expected-generation" in err  # refused by the argument's range
     assert "concurrent" not in err and "moved" not in err
     assert store.get_alias("champion").version == v1
