@@ -18,6 +18,7 @@ import dagster as dg
 
 from ctscan_ops import automation
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN, Column, rounded
+from ctscan_ops.k8s_resources import k8s_op_tags
 from ctscan_ops.metadata_values import image_value, table_shape, table_value
 from ctscan_ops.partitions import daily_partitions  # shared: CTSCAN_HISTORY_START
 from ctscan_ops.registry.assets import RegistryResource
@@ -89,6 +90,7 @@ def champion_version(registry: RegistryResource) -> str | None:
     kinds={"pytorch", "gcs"},
     deps=[dg.AssetKey("champion_model")],
     automation_condition=automation.REFERENCE_PROFILE,
+    op_tags=k8s_op_tags("reference_profile"),  # its own pod size under k8s_job_executor
 )
 def reference_profile(
     context: dg.AssetExecutionContext,
@@ -205,6 +207,7 @@ def _one_result_per_run(
     partitions_def=daily_partitions,
     # a backfill of N days is one run (torch/evidently loaded once), not N runs
     backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags=k8s_op_tags("prediction_features"),  # its own pod size under k8s_job_executor
 )
 def prediction_features(
     context: dg.AssetExecutionContext, drift_logs: ArtifactStore, artifacts: ArtifactStore
@@ -365,6 +368,7 @@ def _drift_share_plot(
     deps=[reference_profile, prediction_features],
     check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="drift_report")],
     backfill_policy=dg.BackfillPolicy.single_run(),  # a backfill is one run (see features)
+    op_tags=k8s_op_tags("drift_report"),  # its own pod size under k8s_job_executor
 )
 def drift_report(
     context: dg.AssetExecutionContext,

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from ctscan_ops import automation
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.k8s_resources import k8s_op_tags
 from ctscan_ops.registry.store import DEFAULT_MODEL_NAME, RegistryStore
 from ctscan_ops.resources.firestore import FirestoreResource
 from ctscan_ops.resources.monitoring import MonitoringResource
@@ -130,6 +131,7 @@ def model_versions(context: dg.AssetExecutionContext, registry: RegistryResource
     partitions_def=model_versions_partitions,
     deps=[model_versions],
     kinds={"pytorch"},
+    op_tags=k8s_op_tags("model_evaluation"),  # its own pod size under k8s_job_executor
 )
 def model_evaluation(context: dg.AssetExecutionContext, registry: RegistryResource):
     """Held-out metrics of one version: accuracy, per-class P/R, macro-F1, ECE, CPU latency.
