@@ -91,8 +91,9 @@ def test_report_equals_the_plain_flow(world):
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.tuning.guard import gate_primary_values, guard_evidence
     from ctscan_ops.alerting.tuning.recommend import Condition1D, TuningParams, tune
-    from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day
+    from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day, params_for
     from ctscan_ops.alerting.tuning_assets import shadow_window, threshold_tuning_report
 
     res = dg.materialize(
@@ -125,7 +126,10 @@ def test_report_equals_the_plain_flow(world):
     ticks = make_ticks(start, end)
     expected = {}
     chunked: list[str] = []
-    for policy in resolved_policies(alerting.catalog(), ["prod"], severities=("P1", "P2")):
+    catalog = alerting.catalog()
+    # the report tunes every severity (P0s as recommendations for a human), each with its own
+    # targets (false-page budget; a P0's detection-time promise)
+    for policy in resolved_policies(catalog, ["prod"], severities=("P0", "P1", "P2")):
         since = start - lookback_s(policy)
         cache = SeriesCache(client, world.resources["monitoring"].project, since, end)
         series = cache.for_policy(policy)
@@ -142,15 +146,22 @@ def test_report_equals_the_plain_flow(world):
             continue
         values = np.vstack([g.values for g in groups])
         values = values[0] if values.shape[0] == 1 else values
+        values, _ = gate_primary_values(policy, series, ticks, values)  # AND guards stay fixed
         c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
-        expected[policy.name] = tune(
-            values,
-            ticks,
-            register.windows_for(policy.name, "prod"),
-            c1,
+        windows = register.windows_for(policy.name, "prod")
+        pol_params = params_for(
+            policy,
             params,
-            current=(cond.threshold_value, cond.duration_s),
+            false_page_budget=catalog.false_page_budget_per_week,
+            p0_mttd_target_s=alerting.p0_mttd_target_s,
         )
+        expected[policy.name] = {
+            "severity": policy.severity,
+            **tune(values, ticks, windows, c1, pol_params, (cond.threshold_value, cond.duration_s)),
+        }
+        guard = guard_evidence(policy, series, start, end, windows)
+        if guard is not None:
+            expected[policy.name]["guard"] = guard
     assert "high_latency" in chunked  # the day-at-a-time alignment was exercised
     assert ticks.size > 2 * ALIGN_CHUNK_TICKS
     assert set(doc["policies"]) == set(expected)
