@@ -36,6 +36,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CTSCAN_MODE=gcp \
+    CTSCAN_ALERT_CATALOG=/opt/dagster/app/terraform/alert_policies.yaml \
     DAGSTER_HOME=/opt/dagster/dagster_home
 RUN mkdir -p /opt/dagster/dagster_home && chown dagster:dagster /opt/dagster/dagster_home
 USER 10001:10001

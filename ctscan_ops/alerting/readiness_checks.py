@@ -19,7 +19,7 @@ import dagster as dg
 from ctscan_ops.alerting.catalog import load_catalog
 from ctscan_ops.alerting.shadow.view import readiness_by_policy
 from ctscan_ops.common.view import Column
-from ctscan_ops.config import DEFAULT_ALERT_CATALOG
+from ctscan_ops.config import alert_catalog_path_from_env
 from ctscan_ops.metadata_values import table_value
 from ctscan_ops.resources import ArtifactStore
 
@@ -39,7 +39,10 @@ def check_name(policy: str) -> str:
 
 
 def _specs() -> list[dg.AssetCheckSpec]:
-    catalog = load_catalog(DEFAULT_ALERT_CATALOG)
+    # The set of checks is structural (fixed when the code location loads, like the partitions),
+    # so it comes from the catalog path in the environment at import: CTSCAN_ALERT_CATALOG (an
+    # installed image points it at its copy of terraform/), else the checkout's catalog.
+    catalog = load_catalog(alert_catalog_path_from_env())
     return [
         dg.AssetCheckSpec(
             check_name(name),

@@ -159,8 +159,12 @@ def test_constraints_pin_every_closure_package():
         assert req.specifier.contains(version, prereleases=True) or req.name == "torch", req
 
 
-def _run_check(python: str, tmp_path: Path, pythonpath: str | None) -> dict:
+def _run_check(
+    python: str, tmp_path: Path, pythonpath: str | None, catalog: Path | None = None
+) -> dict:
     env = gcp_env(tmp_path)
+    if catalog is not None:  # as the image's ENV CTSCAN_ALERT_CATALOG points at its terraform/
+        env["CTSCAN_ALERT_CATALOG"] = str(catalog)
     env.pop("PYTHONPATH", None)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -206,6 +210,7 @@ def test_dockerfile_install_steps_in_a_plain_venv(tmp_path):
     context = tmp_path / "context"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
     shutil.copytree(REPO / "ctscan_ops", context / "ctscan_ops", ignore=ignore)
+    shutil.copytree(REPO / "terraform", context / "terraform", ignore=ignore)  # COPY terraform
     for name in ("pyproject.toml", "README.md", "constraints.txt", "deploy/install.sh"):
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, context / name)
@@ -227,7 +232,7 @@ def test_dockerfile_install_steps_in_a_plain_venv(tmp_path):
     assert {"ctscan-ops", "dagster-k8s", "dagster-postgres", "torch"} <= installed
     assert not (installed & SANDBOX_DISTS), installed & SANDBOX_DISTS
     assert not ({"pytest", "ruff", "hypothesis", "dagster-dg-cli"} & installed)
-    out = _run_check(python, tmp_path, None)
+    out = _run_check(python, tmp_path, None, catalog=context / "terraform" / "alert_policies.yaml")
     assert str(venv) in out["package"]  # the installed package, not this checkout
     assert out["loaded"] == []
     assert len(out["assets"]) >= 10
