@@ -94,15 +94,37 @@ def quality_records(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Scal
 
 
 def uncertainty_fields(detail: Mapping[str, Any] | None) -> dict[str, Scalar]:
-    """The two figures that say how firm a verdict is (``readiness.assess``): the FDR's 95 %
+    """How firm a verdict is (``readiness.assess``): a short reason for the table (the full
+    sentences stay in the report JSON and the ``ready_<policy>`` checks), the FDR's 95 %
     interval and the shadow days still needed; nothing when the row has no detail."""
     if not detail:
         return {}
     ci = detail.get("fdr_interval")
     return {
+        "reason": short_reason(detail),
         "FDR 95% CI": "" if not ci else f"[{rounded(ci[0])}, {rounded(ci[1])}]",
         "days to firm": detail.get("days_to_firm_verdict"),
     }
+
+
+def short_reason(detail: Mapping[str, Any]) -> str:
+    """One short line for a table cell: what keeps the verdict from ``ready``."""
+    verdict = detail.get("verdict")
+    if verdict == "ready":
+        return ""
+    if verdict == "provisional":
+        bits = []
+        upper, budget = (
+            detail.get("false_alerts_per_week_upper"),
+            detail.get("false_page_budget_per_week"),
+        )
+        if upper is not None and budget is not None and upper > budget:
+            bits.append(f"false alerts/wk <= {upper:.2f} (95 %) > budget {budget:g}")
+        labelled = detail.get("labelled_incidents")
+        if labelled is not None and labelled < 3:
+            bits.append(f"{labelled} labelled incident(s) < 3")
+        return "; ".join(bits) or "; ".join(detail.get("reasons") or [])
+    return "; ".join(str(r) for r in detail.get("reasons") or [])
 
 
 def quality_columns(records: Sequence[Mapping[str, Any]]) -> list[Column]:
