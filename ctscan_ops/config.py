@@ -65,6 +65,9 @@ class Settings:
     feedback_backend: str = "sqlite"
     # the classifier's held-out set (docs/data-contracts.md); "" = gs://<models_bucket>/registry/holdout/
     holdout_uri: str = ""
+    # one Kubernetes pod per step (dagster-k8s k8s_job_executor; CTSCAN_K8S_STEP_PODS=1), so the
+    # heavy steps get the pod sizes of their op tags (ctscan_ops/k8s_resources.py)
+    k8s_step_pods: bool = False
 
     @property
     def holdout_location(self) -> str:
@@ -179,4 +182,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         alert_catalog_path=alert_catalog_path_from_env(env),
         feedback_backend=feedback_backend_from_env(env),
         holdout_uri=env.get("CTSCAN_HOLDOUT_URI", ""),
+        k8s_step_pods=env.get("CTSCAN_K8S_STEP_PODS", "").strip().lower() in ("1", "true", "yes"),
     )

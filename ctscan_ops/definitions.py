@@ -51,8 +51,25 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *domain_definitions().values(),
         automation.defs,
-        dg.Definitions(resources={**build_resources(settings), **domain_resources(settings)}),
+        dg.Definitions(
+            resources={**build_resources(settings), **domain_resources(settings)},
+            executor=step_executor(settings),
+        ),
     )
+
+
+def step_executor(settings: Settings) -> dg.ExecutorDefinition | None:
+    """``k8s_job_executor`` (one pod per step, sized by the op tags) when asked for, else the
+    default. dagster-k8s comes with the ``deploy`` extra; it is imported only when asked for."""
+    if not settings.k8s_step_pods:
+        return None
+    try:
+        from dagster_k8s import k8s_job_executor
+    except ImportError as exc:
+        raise RuntimeError(
+            "CTSCAN_K8S_STEP_PODS=1 needs dagster-k8s: pip install 'ctscan_ops[deploy]'"
+        ) from exc
+    return k8s_job_executor
 
 
 defs = build_defs()

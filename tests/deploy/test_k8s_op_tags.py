@@ -27,3 +27,15 @@ def test_every_heavy_step_carries_its_pod_size_and_nothing_else_does() -> None:
         assert resources == HEAVY_STEPS[name]
         assert resources["requests"]["cpu"] and resources["limits"]["memory"]
     assert dg.AssetKey("alert_quality").to_user_string() not in tagged
+
+
+def test_step_pods_switch_the_executor_to_k8s_jobs() -> None:
+    from dagster_k8s import k8s_job_executor
+
+    from ctscan_ops.config import get_settings
+
+    base = {"CTSCAN_MODE": "gcp", "CTSCAN_PROJECT_ID": "p"}
+    assert build_defs(get_settings(base)).executor is None  # the default: steps in the run pod
+    on = get_settings({**base, "CTSCAN_K8S_STEP_PODS": "1"})
+    assert on.k8s_step_pods
+    assert build_defs(on).executor is k8s_job_executor
