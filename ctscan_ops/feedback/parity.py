@@ -354,9 +354,11 @@ def firestore_parity(
         _counted(_actual(client, target.collection, target.source_label), parts, "in_firestore")
     ]
     if archive is not None:
-        # the ids first (small), so the per-class/day expectations leave archived rows out
-        parts["archived_ids"] = {doc_id for doc_id, _ in _archived(archive, {"archive_parts": 0})}
-        streams.append(_counted(_archived(archive, parts), parts, "in_archive"))
+        # read once, kept as (id, hash) pairs: the ids are needed before the source is read
+        # (the per-class/day expectations leave archived rows out), the pairs for the merge
+        archived = list(_archived(archive, parts))
+        parts["archived_ids"] = {doc_id for doc_id, _ in archived}
+        streams.append(_counted(archived, parts, "in_archive"))
     expected = _expected(db_path, target.source_label, parts, target.collection, now)
 
     def expired(doc_id: str) -> None:  # not expected in Firestore's counts either

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from google.api import metric_pb2
 from google.cloud.monitoring_v3.types import common as common_types
@@ -95,6 +96,20 @@ def encode_value(value: common_types.TypedValue | float | int) -> bytes:
     else:
         pb.double_value = float(value)
     return pb.SerializeToString()
+
+
+def _descriptor(row: Sequence[Any]) -> SeriesDescriptor:
+    """A ``series`` row ``(id, metric_type, metric_labels, resource_type, resource_labels,
+    metric_kind, value_type, unit, ...)`` as its descriptor."""
+    return SeriesDescriptor(
+        metric_type=row[1],
+        metric_labels=json.loads(row[2]),
+        resource_type=row[3],
+        resource_labels=json.loads(row[4]),
+        metric_kind=row[5],
+        value_type=row[6],
+        unit=row[7],
+    )
 
 
 class MetricStore:
@@ -291,15 +306,7 @@ class MetricStore:
         return [
             StoredSeries(
                 id=r[0],
-                descriptor=SeriesDescriptor(
-                    metric_type=r[1],
-                    metric_labels=json.loads(r[2]),
-                    resource_type=r[3],
-                    resource_labels=json.loads(r[4]),
-                    metric_kind=r[5],
-                    value_type=r[6],
-                    unit=r[7],
-                ),
+                descriptor=_descriptor(r),
             )
             for r in rows
         ]
@@ -393,18 +400,7 @@ class MetricStore:
                 " WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(wanted),),
             ).fetchall()
-        return {
-            r[0]: SeriesDescriptor(
-                metric_type=r[1],
-                metric_labels=json.loads(r[2]),
-                resource_type=r[3],
-                resource_labels=json.loads(r[4]),
-                metric_kind=r[5],
-                value_type=r[6],
-                unit=r[7],
-            )
-            for r in rows
-        }
+        return {r[0]: _descriptor(r) for r in rows}
 
     def iter_counts(self) -> Iterator[tuple[str, int]]:
         with self._lock:
