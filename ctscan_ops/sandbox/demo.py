@@ -11,12 +11,14 @@ unpartitioned assets materialized.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -378,19 +380,20 @@ def _already_running() -> set[str]:
         return set()
 
 
-def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[str, Any]:
-    from ctscan_ops.sandbox import services
-    from ctscan_ops.sandbox.world import default_world_end, generate_world, read_manifest
+#: what generating the world needs running (it writes objects and metric history; Firestore is
+#: only read and written by the assets): the other services start alongside the world
+WORLD_SERVICES: tuple[str, ...] = ("gcs", "monitoring")
 
-    t_start = time.monotonic()
-    log("== sandbox: starting local stand-ins")
-    before = _already_running()
-    state = services.up(log=log)
+
+def _note_started(state: dict[str, Any], before: set[str], started: list[str] | None) -> None:
+    """Add the services this demo started (not running ``before`` it) to ``started``."""
     if started is not None:
-        started.extend(n for n in state.get("services", {}) if n not in before)
-    os.environ.update(services.sandbox_env(state))
-    settings = get_settings()
-    home = prepare_dagster_home(settings.sandbox_dir)
+        started.extend(n for n in state.get("services", {}) if n not in before and n not in started)
+
+
+def _ensure_world(settings: Any, seed: int, days: int) -> None:
+    """Generate the world unless the one on disk has this seed, length and end day."""
+    from ctscan_ops.sandbox.world import default_world_end, generate_world, read_manifest
 
     end = default_world_end()
     manifest = read_manifest(settings)
@@ -399,6 +402,33 @@ def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[st
     else:
         log(f"== world: generating seed {seed}, {days} days up to {end.date()}")
         generate_world(settings, seed=seed, end=end, days=days, progress=log)
+
+
+def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[str, Any]:
+    from ctscan_ops.sandbox import services
+
+    t_start = time.monotonic()
+    log("== sandbox: starting local stand-ins (the rest start while the world is generated)")
+    before = _already_running()
+    state = services.up(services=WORLD_SERVICES, log=log)
+    _note_started(state, before, started)
+    os.environ.update(services.sandbox_env(state))
+    settings = get_settings()
+    later = [name for name in services.SERVICE_ORDER if name not in WORLD_SERVICES]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-up") as pool:
+        rest = pool.submit(services.up, services=later, log=log)
+        try:
+            _ensure_world(settings, seed, days)
+        except BaseException:
+            # the world failed: still record what the other thread started, so it is stopped
+            with contextlib.suppress(Exception):
+                _note_started(rest.result(), before, started)
+            raise
+        state = rest.result()  # a service that failed to start was stopped by `up`
+    _note_started(state, before, started)
+    os.environ.update(services.sandbox_env(state))
+    settings = get_settings()
+    home = prepare_dagster_home(settings.sandbox_dir)
 
     from ctscan_ops.definitions import build_defs
     from ctscan_ops.sandbox import demo_steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -152,9 +153,23 @@ def write_state(sandbox_dir: Path, state: dict[str, Any]) -> None:
 
 def start_service(name: str, sandbox_dir: Path, in_memory: bool = False) -> dict[str, Any]:
     """Start one service and wait until it is ready; returns its state record."""
+    launched = launch_service(name, sandbox_dir, in_memory)
+    return await_service(name, *launched)
+
+
+def launch_service(
+    name: str, sandbox_dir: Path, in_memory: bool = False
+) -> tuple[LaunchSpec, subprocess.Popen, Path]:
+    """Spawn one service without waiting for it (several then start side by side)."""
     spec = launch_spec(name, sandbox_dir, in_memory)
     log_path = sandbox_dir / "logs" / f"{name}.log"
-    proc = spawn(spec.cmd, log_path)
+    return spec, spawn(spec.cmd, log_path), log_path
+
+
+def await_service(
+    name: str, spec: LaunchSpec, proc: subprocess.Popen, log_path: Path
+) -> dict[str, Any]:
+    """Wait until a spawned service is ready (stopped if it never is); its state record."""
     try:
         wait_until_ready(name, proc, spec.ready, log_path, spec.timeout_s)
     except BaseException:
@@ -213,14 +228,20 @@ def up(
     state = read_state(root)
     root.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
+    launched: dict[str, tuple[LaunchSpec, subprocess.Popen, Path]] = {}
+    t0 = time.monotonic()
     try:
+        # Spawn every missing service first, then wait for each: they start side by side
+        # (the Firestore emulator's JVM takes the longest), so `up` takes the slowest start,
+        # not the sum of them.
         for name in services:
             record = state["services"].get(name)
             if record and group_alive(record["pgid"]):
                 log(f"{name}: already running at {record['endpoint']}")
                 continue
-            t0 = time.monotonic()
-            state["services"][name] = start_service(name, root, in_memory)
+            launched[name] = launch_service(name, root, in_memory)
+        for name in list(launched):
+            state["services"][name] = await_service(name, *launched.pop(name))
             started.append(name)
             write_state(root, state)
             log(
@@ -233,6 +254,9 @@ def up(
             )
             create_buckets(env_settings, state["services"]["gcs"]["endpoint"])
     except BaseException:
+        for _spec, proc, _log_path in launched.values():  # spawned, never awaited
+            stop_group(proc.pid, timeout_s=5)
+            reap(proc)
         for name in reversed(started):
             stop_group(state["services"][name]["pgid"], timeout_s=5)
             state["services"].pop(name, None)

@@ -678,9 +678,11 @@ def test_demo_failure_after_start_stops_what_it_started(clean_env, monkeypatch):
 
     calls: list[str] = []
     monkeypatch.setattr(demo, "_already_running", lambda: set())
-    monkeypatch.setattr(
+    monkeypatch.setattr(  # each call starts what it is asked for (the world's, then the rest)
         "ctscan_ops.sandbox.services.up",
-        lambda *a, **k: {"services": {"gcs": {"endpoint": "http://127.0.0.1:1"}}},
+        lambda *a, services=(), **k: {
+            "services": {n: {"endpoint": "http://127.0.0.1:1"} for n in services}
+        },
     )
     monkeypatch.setattr("ctscan_ops.sandbox.services.down", lambda *a, **k: calls.append("down"))
     monkeypatch.setattr(
@@ -693,9 +695,12 @@ def test_demo_failure_after_start_stops_what_it_started(clean_env, monkeypatch):
     monkeypatch.setattr(demo, "prepare_dagster_home", lambda d: d)
     with pytest.raises(RuntimeError, match="world failed"):
         demo.run_demo(days=2, keep_running=True)
-    assert calls == [("stop", "gcs")]  # only what this demo started
+    # only what this demo started, the service started beside the world included
+    assert calls == [("stop", "gcs", "monitoring", "firestore")]
     calls.clear()
-    monkeypatch.setattr(demo, "_already_running", lambda: {"gcs"})  # the sandbox was up before
+    monkeypatch.setattr(  # the sandbox was up before
+        demo, "_already_running", lambda: {"gcs", "monitoring", "firestore"}
+    )
     with pytest.raises(RuntimeError, match="world failed"):
         demo.run_demo(days=2, keep_running=True)
     assert calls == []  # left as it was

@@ -95,6 +95,37 @@ def test_emulator_that_dies_on_start(tmp_path: Path, exit_code: int):
     assert leaked == []
 
 
+def test_services_start_side_by_side_and_a_failure_stops_the_ones_not_yet_awaited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`up` spawns every service before waiting for any: when the first one waited for fails,
+    the others are already running and must be stopped too (nothing leaks, state stays empty)."""
+    from ctscan_ops.sandbox import services
+    from ctscan_ops.sandbox.processes import ServiceStartError
+
+    fake = tmp_path / "gcloud"
+    fake.write_text("#!/bin/sh\nsleep 0.5\necho 'ERROR: emulator crashed' >&2\nexit 4\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CTSCAN_GCLOUD", str(fake))
+    monkeypatch.setenv("CTSCAN_SANDBOX_DIR", str(tmp_path))
+    for var in ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CTSCAN_MONITORING_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    before = {p.pid for p in _children()}
+    spawned: list[str] = []
+    real_launch = services.launch_service
+
+    def launch(name: str, *args, **kwargs):
+        spawned.append(name)
+        return real_launch(name, *args, **kwargs)
+
+    monkeypatch.setattr(services, "launch_service", launch)
+    with pytest.raises(ServiceStartError, match="firestore exited with code 4"):
+        services.up(tmp_path, services=("firestore", "gcs", "monitoring"), log=lambda _: None)
+    assert spawned == ["firestore", "gcs", "monitoring"]  # all spawned before the failure
+    assert json.loads((tmp_path / "state.json").read_text())["services"] == {}
+    assert [p for p in _children() if p.pid not in before] == []
+
+
 def _children():
     """Sandbox server processes currently alive on this machine started from tmp dirs."""
     import psutil
