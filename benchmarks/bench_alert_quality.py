@@ -7,7 +7,7 @@ Generates the alerting world (``tests/alerting_speed/speed_world.py``: sandbox M
 over real gRPC, GCS emulator), backfills ``shadow_incidents`` over every day, puts one
 deployed-settings drift in place, then materializes ``alert_quality`` alternately with
 ``full_reevaluation: true`` (the old path: every policy evaluated over the whole window) and
-the default (records + sampled whole re-evaluation of ``--sample`` pairs), ``--repeat`` times
+the default (records + spans of days of ``--sample`` pairs evaluated afresh), ``--repeat`` times
 each. Printed (JSON): median seconds of each path, incremental / full (the target is <= 0.10),
 and whether the two reports were identical.
 """

@@ -8,8 +8,9 @@ the asset always did). Stale or missing records and deployed settings must be re
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_incremental_report_equals_the_whole_re_evaluation(world):
     assert full_md["daily_records_disagree"] == 0
     assert fast_md["daily_records_disagree"] == 0
     sampled = fast_md["daily_records_sampled"]
-    assert len(sampled["pairs"]) == 3 and sampled["stitched_differs"] == []
+    assert len(sampled["spans"]) == 3 and sampled["stitched_differs"] == []
+    assert fast_md["daily_records_disagree"] == 0 and 0 < sampled["share_of_points"] <= 1.0
     work = sampled["work"]
     # most pairs came from the records; each deployed kind took its own path
     assert work["pairs_stitched"] >= 15 and work["days_from_records"] >= 15 * (DAYS - 1)
@@ -93,30 +95,91 @@ def test_stale_and_missing_records_are_re_evaluated(world):
     artifacts.put_json(f"alerting/shadow_incidents/{days[6]}.json", old_format)
     fast, md = sw.run_alert_quality(world, sample_pairs=0)
     assert fast == full
-    assert md["daily_records_sampled"]["pairs"] == []
+    assert md["daily_records_sampled"]["spans"] == []
 
 
-def test_sample_is_deterministic_and_rotates():
-    from ctscan_ops.alerting.shadow.incremental import sample_pairs
+def test_a_record_that_disagrees_with_its_data_is_caught_by_the_sample(world):
+    """A usable record holding an incident its data does not have (what late or rewritten data
+    does to a record) is counted by ``daily_records_disagree`` and shows in the stitched
+    result, which is then flagged as differing from the fresh evaluation of its span."""
+    artifacts = world.resources["artifacts"]
+    key = "prod/high_cpu"
+    originals = {d: artifacts.get_json(f"alerting/shadow_incidents/{d}.json") for d in world.days}
+    try:
+        for day in world.days[2:]:  # past the head: the records are used there
+            rec = json.loads(json.dumps(originals[day]))
+            rec["policies"][key].append(
+                {
+                    "id": f"not-in-the-data-{day}",
+                    "open": f"{day}T12:00:00+00:00",
+                    "close": f"{day}T12:30:00+00:00",
+                    "condition": 0,
+                    "labels": {"service_name": "nowhere"},
+                }
+            )
+            artifacts.put_json(f"alerting/shadow_incidents/{day}.json", rec)
+        _, md = sw.run_alert_quality(world, sample_pairs=40, sample_budget=1.0)
+        sampled = md["daily_records_sampled"]
+        span = next(s for s in sampled["spans"] if s["pair"] == key)
+        first, last = span["days"].split("..")
+        tampered = [d for d in world.days[2:] if first <= d <= last]
+        assert tampered, span
+        assert md["daily_records_disagree"] == len(tampered)  # one extra id per checked day
+        assert sampled["stitched_differs"] == [key]
+    finally:
+        for day, rec in originals.items():
+            artifacts.put_json(f"alerting/shadow_incidents/{day}.json", rec)
 
-    keys = [f"prod/p{i}" for i in range(20)]
-    a = sample_pairs(keys, 3, "2026-11-19")
-    assert a == sample_pairs(list(reversed(keys)), 3, "2026-11-19")
-    assert len(a) == 3 and set(a) <= set(keys)
-    seen = set()
+
+def _days(n: int, first: str = "2026-11-01") -> list[str]:
+    start = datetime.fromisoformat(first)
+    return [(start + timedelta(days=i)).date().isoformat() for i in range(n)]
+
+
+def test_spans_are_deterministic_rotate_and_reach_every_pair():
+    from ctscan_ops.alerting.shadow.incremental import sample_spans
+
+    days = _days(35)
+    # 20 small pairs and 4 big ones (10 % of all points each, ~0.3 % a day): a whole big pair
+    # never fits a 4 % budget, a few days of one do
+    usable = {f"prod/small{i}": dict.fromkeys(days, 10) for i in range(20)}
+    usable |= {f"prod/big{i}": dict.fromkeys(days, 200) for i in range(4)}
+    total = sum(sum(d.values()) for d in usable.values())
+    a = sample_spans(usable, 2, "2026-11-19", 0.04)
+    assert a == sample_spans(dict(reversed(usable.items())), 2, "2026-11-19", 0.04)
+    seen: set[str] = set()
     for d in range(1, 29):
-        seen.update(sample_pairs(keys, 3, datetime(2026, 2, d, tzinfo=UTC).date().isoformat()))
+        stamp = datetime(2026, 2, d, tzinfo=UTC).date().isoformat()
+        spans = sample_spans(usable, 2, stamp, 0.04)
+        assert len(spans) == 2 and len({s.key for s in spans}) == 2
+        for span in spans:
+            # consecutive days, the points they read, within budget / k of all points
+            assert list(span.days) == days[days.index(span.days[0]) :][: len(span.days)]
+            assert span.points == sum(usable[span.key][day] for day in span.days)
+            assert span.points <= 0.04 * total / 2
+        seen.update(s.key for s in spans)
     assert len(seen) > 10  # the sample moves from one day's report to the next
+    assert any(k.startswith("prod/big") for k in seen)  # the big pairs are checked too
 
 
-def test_sample_stays_within_its_points_budget():
-    from ctscan_ops.alerting.shadow.incremental import sample_pairs
+def test_spans_never_cross_a_day_without_a_usable_record_and_skip_what_cannot_fit():
+    from ctscan_ops.alerting.shadow.incremental import sample_spans
 
-    points = {"prod/big": 900, "prod/a": 30, "prod/b": 30, "prod/c": 40}
-    for stamp in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"):
-        got = sample_pairs(list(points), 2, stamp, points, budget=0.07)
-        assert "prod/big" not in got and len(got) == 2
-        assert sum(points[k] for k in got) <= 70
+    days = _days(10)
+    gap = days[5]
+    usable = {
+        "prod/a": {d: 10 for d in days if d != gap},  # day 5's record is stale for this pair
+        "prod/huge": {days[0]: 10_000},  # one day over any share of a 0.5 budget
+    }
+    for d in range(1, 20):
+        stamp = datetime(2026, 3, d, tzinfo=UTC).date().isoformat()
+        spans = sample_spans(usable, 2, stamp, 0.5)
+        assert [s.key for s in spans] == ["prod/a"]
+        (span,) = spans
+        assert gap not in span.days
+        assert span.days == tuple(sorted(span.days))
+    assert sample_spans(usable, 0, "2026-03-01", 1.0) == []
+    assert sample_spans({}, 2, "2026-03-01", 1.0) == []
 
 
 def test_stricter_variants_are_recognised():

@@ -33,17 +33,19 @@ always redoes. Closes are mapped as the whole window sees them: a close after th
 is "still open" (``None``). ``met`` per tick (for ``fpr_per_tick``) is the union of the
 incidents' ``[open, close)`` spans, which is what ``EvaluationResult.met`` is.
 
-``daily_records_disagree`` comes from a deterministic **sample** (:func:`sample_pairs`): the
-catalog pairs in the order of ``sha256(last day | env/policy)``, at most ``k`` (default 2),
-taken while their points stay within a budget (default 4 %) of the points all records read,
-so the check costs a bounded share of a whole re-evaluation and the sample rotates from one
-day's report to the next. A pair larger than the budget on its own is never sampled: on the
-demo world that is every Cloud Run pair (request counts, latencies, CPU, memory: 6-12 % of the
-points each), so the default check covers the custom-metric pairs only; a larger
-``sample_budget`` (run config of ``alert_quality``) buys a wider check at its cost. The
-sampled pairs are evaluated over the whole window (and that result is the one reported for
-them); their incident ids are compared with the raw daily records' (the old figure,
-restricted to the sample) and their stitched result with the whole one (``stitched_differs``).
+``daily_records_disagree`` comes from a deterministic **sample of spans** (:func:`sample_spans`):
+up to ``k`` catalog pairs (default 2) in the order of ``sha256(last day | env/policy)``, each
+with a run of consecutive days whose usable records (see *stale* above) it checks, starting at
+a day chosen by the same hash and grown while the span's points stay within ``budget / k`` of
+the points all records read (default budget 4 %). Every pair is eligible, the big Cloud Run
+ones too (a day of one is well under 1 % of the demo world's points), and the sample rotates
+from one day's report to the next. Each span is evaluated afresh exactly as the records were
+(:meth:`StitchedEvaluation.check_span`: from ``lookback_s`` before its first day, closes
+searched up to the records' horizon): incident ids present on one side only count towards
+``daily_records_disagree`` (late data, records of other code), and the stitched result must
+hold the same incidents there (``stitched_differs``). A larger ``sample_budget`` (run config
+of ``alert_quality``) buys longer spans at their cost; ``full_reevaluation`` checks every
+record against the whole window (the old figure).
 
 Pure: no Dagster, no storage; series come through a ``fetch(policy, since, until)`` callable.
 """
@@ -61,16 +63,17 @@ import numpy as np
 from ctscan_ops.alerting.catalog import Policy
 from ctscan_ops.alerting.engine.evaluator import TICK_S, evaluate, make_ticks
 from ctscan_ops.alerting.engine.series import TimeSeries
-from ctscan_ops.alerting.shadow.evaluation import lookback_s
+from ctscan_ops.alerting.shadow.evaluation import incidents_opened_between, lookback_s
 
 __all__ = [
     "DAY_S",
     "DEFAULT_HORIZON_S",
     "PairEvaluation",
+    "SampledSpan",
     "StitchedEvaluation",
     "full_evaluation",
     "pair_key",
-    "sample_pairs",
+    "sample_spans",
 ]
 
 DAY_S = 86_400
@@ -127,46 +130,65 @@ def full_evaluation(policy: Policy, fetch: Fetch, start: float, end: float) -> P
     )
 
 
-def sample_pairs(
-    keys: Sequence[str],
-    k: int,
-    stamp: str,
-    points: Mapping[str, int] | None = None,
-    budget: float = 1.0,
-) -> list[str]:
-    """Up to ``k`` pair keys, in the order of ``sha256(stamp | key)``, within a points budget.
+@dataclass(frozen=True)
+class SampledSpan:
+    """Consecutive days of one pair whose records are checked against a fresh evaluation."""
 
-    Deterministic for a report (``stamp`` = its last day) and rotating from one day to the
-    next. With ``points`` (points the daily records read per pair), a pair is taken only while
-    the sample's points stay within ``budget`` x all points, so checking the records costs a
-    bounded share of a whole re-evaluation; pairs larger than the budget on their own are
-    never sampled (say so where the figure is shown).
+    key: str
+    days: tuple[str, ...]
+    points: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pair": self.key, "days": f"{self.days[0]}..{self.days[-1]}", "points": self.points}
+
+
+def _rank(stamp: str, *parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("|".join((stamp, *parts)).encode()).digest()[:8], "big")
+
+
+def sample_spans(
+    usable: Mapping[str, Mapping[str, int]], k: int, stamp: str, budget: float
+) -> list[SampledSpan]:
+    """Up to ``k`` spans, one per pair, deterministic for ``stamp`` (the report's last day).
+
+    ``usable`` maps a pair key to ``{day: points read}`` of the days whose record can be used
+    for that pair. Pairs are taken in the order of ``sha256(stamp | key)``; a pair's span starts
+    at a day chosen by ``sha256(stamp | key | day)`` and grows one calendar day at a time (later
+    days first) while its points stay within ``budget / k`` x all usable points. A pair whose
+    chosen day alone is over that share is passed over for the next one.
     """
-
-    def rank(key: str) -> str:
-        return hashlib.sha256(f"{stamp}|{key}".encode()).hexdigest()
-
-    total = sum(points.values()) if points else 0
-    chosen: list[str] = []
-    used = 0
-    for key in sorted(set(keys), key=rank):
-        if len(chosen) >= max(0, k):
+    k = max(0, k)
+    total = sum(sum(days.values()) for days in usable.values())
+    share = budget * total / max(k, 1)
+    spans: list[SampledSpan] = []
+    for key in sorted(usable, key=lambda key: (_rank(stamp, key), key)):
+        if len(spans) >= k:
             break
-        n = int(points.get(key, 0)) if points is not None else 0
-        if points is not None and used + n > budget * total:
+        days = sorted(usable[key])
+        if not days:
             continue
-        chosen.append(key)
-        used += n
-    return sorted(chosen)
-
-
-def recorded_points(records: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int]:
-    """Points read per pair over the daily records (the sample's cost proxy)."""
-    out: dict[str, int] = {}
-    for rec in records.values():
-        for key, n in ((rec or {}).get("points_by_policy") or {}).items():
-            out[key] = out.get(key, 0) + int(n)
-    return out
+        at = _rank(stamp, key, "day") % len(days)
+        lo = hi = at
+        used = int(usable[key][days[at]])
+        if used > share:
+            continue
+        grown = True
+        while grown:
+            grown = False
+            for nxt, edge in ((hi + 1, days[hi]), (lo - 1, days[lo])):
+                if (
+                    not 0 <= nxt < len(days)
+                    or abs(_day_start(days[nxt]) - _day_start(edge)) != DAY_S
+                ):
+                    continue  # past the ends, or a day without a usable record in between
+                n = int(usable[key][days[nxt]])
+                if used + n > share:
+                    continue
+                used += n
+                lo, hi = min(lo, nxt), max(hi, nxt)
+                grown = True
+        spans.append(SampledSpan(key, tuple(days[lo : hi + 1]), used))
+    return sorted(spans, key=lambda s: s.key)
 
 
 def _day_start(day: str) -> float:
@@ -365,6 +387,54 @@ class StitchedEvaluation:
             self._count("tail_fetches")
         self._count("pairs_stitched")
         return self._result(incidents, has_data, "stitched")
+
+    def usable_points(self, policies: Sequence[Policy]) -> dict[str, dict[str, int]]:
+        """Per pair, ``{day: points read}`` of the records usable for it (the sample's frame)."""
+        out: dict[str, dict[str, int]] = {}
+        for policy in policies:
+            key = pair_key(policy)
+            out[key] = {}
+            for day in self.days:
+                rec = self.records.get(day)
+                if rec is not None and self._record_ok(rec, policy, key):
+                    out[key][day] = int(rec["points_by_policy"][key])
+        return out
+
+    def check_span(
+        self, policy: Policy, span: SampledSpan, stitched: PairEvaluation
+    ) -> tuple[int, bool]:
+        """Evaluate ``span`` afresh as its records were; (ids on one side only, stitched agrees).
+
+        The fresh evaluation starts ``lookback_s`` before the span's first day and searches
+        closes up to the records' horizon after its last, so each day's incidents are exactly
+        those a record written now would hold. The stitched result must have the same incidents
+        opening in the span (past the head, whose first ticks follow whole-window semantics),
+        with the same close wherever the fresh evaluation found one inside the window.
+        """
+        key = pair_key(policy)
+        a = _day_start(span.days[0])
+        b = _day_start(span.days[-1]) + DAY_S
+        recs = [self.records[day] or {} for day in span.days]
+        horizon = min(float(r.get("close_horizon_s", DEFAULT_HORIZON_S)) for r in recs)
+        lb = lookback_s(policy)
+        series = self.fetch(policy, a - lb, b + horizon)
+        fresh = incidents_opened_between(policy, series, a, b, int(horizon))
+        self._count("days_sample_checked", len(span.days))
+        recorded = {i["id"] for r in recs for i in (r.get("policies") or {}).get(key, [])}
+        disagree = len(recorded ^ {i.id for i in fresh})
+        t0 = self.start + lb + TICK_S
+        last_tick = float(self._ticks[-1]) if self._ticks.size else self.end
+        mine = {i.id: i for i in stitched.incidents if a <= i.open < b and i.open >= t0}
+        theirs = {i.id: i for i in fresh if i.open >= t0}
+        agrees = mine.keys() == theirs.keys()
+        for incident_id, inc in theirs.items() if agrees else ():
+            other = mine[incident_id]
+            if float(other.open) != float(inc.open):
+                agrees = False
+            elif inc.close is not None:
+                expected = None if inc.close > last_tick else float(inc.close)
+                agrees = agrees and other.close == expected
+        return disagree, agrees
 
     def _close_after(self, policy: Policy, inc: StitchedIncident, at: float) -> float | bool | None:
         """Close of ``inc``'s run, known open at tick ``at`` (False: not found as expected).
