@@ -30,4 +30,4 @@ if ! command -v "${CTSCAN_GCLOUD:-gcloud}" >/dev/null 2>&1; then
   echo "setup: WARNING gcloud not found: the Firestore emulator cannot start." >&2
   echo "       Install google-cloud-cli-firestore-emulator or set CTSCAN_GCLOUD." >&2
 fi
-echo "setup: done"
+echo "setup: done in ${SECONDS}s (package install; the demo reports its own phases)"
