@@ -76,6 +76,53 @@ def test_envelope_draws_the_same_timeline():
     assert (np.abs(full - env) > 32).mean() < 0.01
 
 
+def _report(world, **kw):
+    import dagster as dg
+
+    from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
+    from ctscan_ops.alerting.tuning_assets import threshold_tuning_report
+
+    res = dg.materialize(
+        [incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
+        selection=[threshold_tuning_report.key],
+        partition_key="prod",
+        instance=world.instance,
+        resources={**world.resources, **kw},
+    )
+    assert res.success
+    return res
+
+
+def _plots(world):
+    import dagster as dg
+
+    from ctscan_ops.alerting.tuning_assets import threshold_tuning_plots, threshold_tuning_report
+
+    res = dg.materialize(
+        [threshold_tuning_report, threshold_tuning_plots],
+        selection=[threshold_tuning_plots.key],
+        partition_key="prod",
+        instance=world.instance,
+        resources=world.resources,
+    )
+    assert res.success
+    return res
+
+
+def _read_all(summary: str, world) -> bool:
+    """The report's ``aligned_values`` says every condition-day came from the records (at
+    least one per policy and day; nothing re-aligned)."""
+    import re
+
+    m = re.match(r"(\d+) of (\d+) condition-days read from shadow_incidents records", summary)
+    return (
+        bool(m)
+        and m[1] == m[2]
+        and int(m[1]) >= len(world.days)
+        and "0 missing, 0 stale" in summary
+    )
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, gcs_emulator):
     with sw.speed_world(tmp_path_factory.mktemp("tuning-world"), gcs_emulator, DAYS) as w:
@@ -96,25 +143,23 @@ def test_report_equals_the_plain_flow(world):
     from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day, params_for
     from ctscan_ops.alerting.tuning_assets import shadow_window, threshold_tuning_report
 
-    res = dg.materialize(
-        [incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
-        selection=[threshold_tuning_report.key],
-        partition_key="prod",
-        instance=world.instance,
-        resources=world.resources,
-    )
-    assert res.success
+    res = _report(world)
     md = res.get_asset_materialization_events()[0].materialization.metadata
+    # every condition-day came from the shadow_incidents records (nothing fetched, aligned)
+    summary = md["aligned_values"].value
+    assert _read_all(summary, world), summary
     artifacts = world.resources["artifacts"]
     doc = artifacts.get_json(f"alerting/threshold_tuning/prod/{world.days[-1]}/tuning.json")
-    # every plot link the metadata names was uploaded
+    # the plots asset draws every picture the report's metadata links to
+    plots = _plots(world)
     pngs = [k for k in md if k.endswith("_curve") or k.endswith("_timeline")]
-    assert pngs
+    assert pngs and plots.get_asset_materialization_events()[0].materialization.metadata
     for k in pngs:
         name, kind = k.rsplit("_", 1)
-        assert artifacts.exists(
-            f"alerting/threshold_tuning/prod/{world.days[-1]}/{name}-{kind}.png"
-        )
+        prefix = f"alerting/threshold_tuning/prod/{world.days[-1]}/{name}"
+        assert artifacts.exists(f"{prefix}-{kind}.png")
+        if kind == "curve":
+            assert artifacts.exists(f"{prefix}-curve-inline.png")
 
     alerting = world.resources["alerting"]
     start, end, _days = shadow_window(world.instance)
