@@ -58,6 +58,16 @@ def _day_start(day: str) -> float:
     return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
+def _json_or_none(artifacts: ArtifactStore, key: str) -> Any:
+    """The JSON object at ``key``, None if there is none (other errors raise)."""
+    from google.api_core.exceptions import NotFound
+
+    try:
+        return artifacts.get_json(key)
+    except NotFound:
+        return None
+
+
 def shadow_window(instance: dg.DagsterInstance) -> tuple[float, float, list[str]]:
     days = sorted(instance.get_materialized_partitions(dg.AssetKey("shadow_incidents")))
     if not days:
@@ -112,7 +122,7 @@ def threshold_tuning_report(
     entries, unreadable = load_day_values(
         window_days,
         lambda day: f"{SHADOW_PREFIX}/{day}.json",
-        artifacts.get_json,
+        lambda key: _json_or_none(artifacts, key),
         artifacts.get_bytes,
     )
     for warning in unreadable.values():

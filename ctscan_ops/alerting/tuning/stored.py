@@ -44,6 +44,15 @@ def calendar_days(days: Sequence[str]) -> list[str]:
     return [(first + timedelta(days=i)).date().isoformat() for i in range(n)]
 
 
+def _twice(read: Callable[[str], Any], key: str) -> Any:
+    """``read(key)``, retried once: a transient store error costs a re-read, not a fetch and
+    alignment of the day."""
+    try:
+        return read(key)
+    except Exception:
+        return read(key)
+
+
 def load_day_values(
     days: Sequence[str],
     record_key: Callable[[str], str],
@@ -53,19 +62,26 @@ def load_day_values(
     workers: int = 8,
 ) -> tuple[dict[str, dict[str, ConditionDay] | None], dict[str, str]]:
     """Per day the stored entries (None: the record has none, or they are unreadable) and,
-    per day whose file is unreadable, a warning naming it. Reads in parallel: latency, not CPU."""
+    per day whose record or file is unreadable, a warning naming it. ``get_json`` returns
+    None for a record that does not exist. Reads in parallel: latency, not CPU."""
 
     def one(day: str) -> tuple[dict[str, ConditionDay] | None, str | None]:
+        key = record_key(day)
         try:
-            record = get_json(record_key(day))
-        except Exception:  # no record for the day: its values are aligned from the series
+            record = _twice(get_json, key)
+        except Exception as exc:
+            return None, (
+                f"day record {key} unreadable ({type(exc).__name__}: {exc}); its values are "
+                "re-aligned from the series"
+            )
+        if record is None:  # no record for the day: its values are aligned from the series
             return None, None
         claim = record.get("aligned_values") if isinstance(record, dict) else None
         if not claim or "key" not in claim:
             return None, None
         where = claim["key"]
         try:
-            data = get_bytes(where)
+            data = _twice(get_bytes, where)
             return unpack(data, where, claim.get("sha256")), None
         except StoredValuesError as exc:
             return None, f"stored aligned values not used, re-aligned from the series: {exc}"
