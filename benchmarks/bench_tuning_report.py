@@ -12,8 +12,10 @@ condition values), then materializes ``threshold_tuning_report`` for one environ
 * ``plain``: the same asset with the records ignored (every day fetched and aligned: the old
   data flow; plots are drawn by ``threshold_tuning_plots`` in both modes);
 
-then ``threshold_tuning_plots`` once (its own run). A first, uncounted report run pays the
-process's one-off imports (``first_run``). Per mode, medians in seconds:
+then ``threshold_tuning_plots`` once (its own run). Also printed: the ``shadow_incidents``
+backfill's step (where the stored values are now made) and a day file's size. A first,
+uncounted report run pays the process's one-off imports (``first_run``). Per mode, medians in
+seconds:
 ``report`` = the asset's compute (its step, STEP_START -> STEP_SUCCESS in the event log),
 ``materialize`` = the time around ``dg.materialize`` (Dagster's run overhead included), and
 the phases, each timed by wrapping the function doing it: the exact sweeps
@@ -144,6 +146,20 @@ def main() -> None:
                         print(md["aligned_values"].value, file=sys.stderr)
                     return {"materialize": total, "report": step, **SPENT}
 
+                # what the records cost where they are made: the backfill's step, and a day file
+                shadow_runs = [
+                    s
+                    for r in world.instance.get_runs()
+                    for s in world.instance.get_run_step_stats(r.run_id)
+                    if s.step_key == "shadow_incidents"
+                ]
+                out["shadow_incidents_backfill_step"] = round(
+                    shadow_runs[0].end_time - shadow_runs[0].start_time, 2
+                )
+                last = world.resources["artifacts"].get_json(
+                    f"alerting/shadow_incidents/{world.days[-1]}.json"
+                )
+                out["values_file_bytes_per_day"] = last["aligned_values"]["bytes"]
                 # the first run in the process also pays one-off imports: shown, not counted
                 out["first_run"] = round(run(threshold_tuning_report.key)["report"], 2)
                 for mode in ("records", "plain"):

@@ -28,6 +28,8 @@ def test_round_trip_is_bit_exact_and_keeps_label_order():
     vals[0, 5:40] = np.nan
     labels = [{"z": "1", "a": "2"}, {"z": "0", "a": "9"}]
     data = pack("2026-11-01", 1.7e9, {"prod/p#0": ConditionDay("abc", labels, vals, 3)})
+    again = pack("2026-11-01", 1.7e9, {"prod/p#0": ConditionDay("abc", labels, vals.copy(), 3)})
+    assert again == data  # same values, same bytes (and digest in the record)
     got = unpack(data, "x.npz", sha256(data))["prod/p#0"]
     assert got.values.dtype == np.float64
     assert np.array_equal(got.values.view(np.int64), vals.view(np.int64))  # same bits

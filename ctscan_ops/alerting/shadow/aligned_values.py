@@ -101,8 +101,20 @@ def pack(day: str, day_start: float, entries: Mapping[str, ConditionDay]) -> byt
         }
     # keys unsorted: a group's labels keep the evaluator's order (group-by fields)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    return _npz(arrays)
+
+
+def _npz(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """``np.savez`` with fixed member timestamps: the same values give the same bytes (and
+    digest), whenever the day is re-evaluated."""
+    import zipfile
+
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     return buf.getvalue()
 
 
