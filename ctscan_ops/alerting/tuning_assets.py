@@ -98,7 +98,12 @@ def threshold_tuning_report(
     from ctscan_ops.alerting.tuning.guard import guard_markdown
     from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
     from ctscan_ops.alerting.tuning.report import tune_environment
-    from ctscan_ops.alerting.tuning.stored import StoredValues, calendar_days, load_day_values
+    from ctscan_ops.alerting.tuning.stored import (
+        StoredValues,
+        calendar_days,
+        load_day_values,
+        sample_check,
+    )
     from ctscan_ops.alerting.tuning.tfvars import (
         recommendation_from_doc,
         render,
@@ -127,6 +132,34 @@ def threshold_tuning_report(
     )
     for warning in unreadable.values():
         context.log.warning(warning)
+    # one policy's values on the last day re-aligned from the series, as shadow_incidents read
+    # them (a different policy with data each day): stored values this code would not compute
+    # are dropped
+    last = window_days[-1]
+    with_data = [
+        p
+        for p in policies
+        if any(
+            e.labels
+            for k, e in (entries.get(last) or {}).items()
+            if k.startswith(f"{p.environment}/{p.name}#")
+        )
+    ] or policies
+    checked = with_data[datetime.fromisoformat(last).toordinal() % len(with_data)]
+    d0 = _day_start(last)
+    horizon = 6 * 3600  # shadow_incidents reads 6 h past the day (its close horizon)
+    day_cache = SeriesCache(
+        monitoring.client(), monitoring.project, d0 - lookback_s(checked), d0 + 86400 + horizon
+    )
+    problem = sample_check(
+        checked,
+        last,
+        entries.get(last),
+        day_cache.for_policy(checked, since=d0 - lookback_s(checked)),
+    )
+    if problem:
+        context.log.warning(f"stored aligned values not used, all re-aligned: {problem}")
+        entries = {d: None for d in window_days}
     stored = StoredValues(
         window_days,
         entries,
@@ -220,6 +253,13 @@ def threshold_tuning_report(
             "recommended": len(recs),
             "days": len(days),
             "aligned_values": stored.summary(),
+            "aligned_values_check": (
+                f"stored values differ, all re-aligned: {problem}"
+                if problem
+                else f"{checked.name} on {last}: stored values = a fresh alignment"
+                if entries.get(last)
+                else f"nothing stored for {last}"
+            ),
             "plots": dg.MetadataValue.md(
                 "Curves and timelines are drawn by `threshold_tuning_plots` (eager, right after "
                 "this report) from `plot_data.json`; the pictures below load once it has run."

@@ -267,8 +267,9 @@ def _plain_docs(world, alerting) -> dict:
 
 
 def test_missing_corrupt_or_stale_values_fall_back_to_the_same_report(world, tmp_path):
-    """A day file cut short, a day file gone and a changed catalog condition: the report warns
-    (naming the file), re-aligns those days from the series and says the same as before."""
+    """A day file cut short, a day file gone, values that differ from what this code aligns
+    and a changed catalog condition: the report warns (naming the file), re-aligns those days
+    from the series and says the same as before."""
     from ctscan_ops.alerting.settings import AlertingSettings
 
     artifacts = world.resources["artifacts"]
@@ -297,6 +298,42 @@ def test_missing_corrupt_or_stale_values_fall_back_to_the_same_report(world, tmp
     finally:
         for k, data in originals.items():
             artifacts.put_bytes(k, data)
+
+    # values an evaluator computed differently (last ULPs) under the same fingerprint: the
+    # report's sampled re-alignment finds them, warns and re-aligns every day
+    from ctscan_ops.alerting.shadow.aligned_values import ConditionDay, pack, sha256, unpack
+
+    last = world.days[-1]
+    record_key = f"alerting/shadow_incidents/{last}.json"
+    record = artifacts.get_json(record_key)
+    key = record["aligned_values"]["key"]
+    original = artifacts.get_bytes(key)
+    nudged = {
+        k: ConditionDay(
+            e.fingerprint,
+            e.labels,
+            np.where(np.isnan(e.values), 0.5, e.values * (1 + 2**-40) + 2**-40),
+            e.prefix,
+        )
+        for k, e in unpack(original, key).items()
+    }
+    data = pack(last, 0.0, nudged)
+    try:
+        artifacts.put_bytes(key, data)
+        artifacts.put_json(
+            record_key,
+            {**record, "aligned_values": {**record["aligned_values"], "sha256": sha256(data)}},
+        )
+        res = _report(world)
+        md = res.get_asset_materialization_events()[0].materialization.metadata
+        assert md["aligned_values_check"].value.startswith("stored values differ"), md
+        assert md["aligned_values"].value.startswith("0 of "), md["aligned_values"].value
+        assert _outputs(world, res) == before
+    finally:
+        artifacts.put_bytes(key, original)
+        artifacts.put_json(record_key, record)
+    md = _report(world).get_asset_materialization_events()[0].materialization.metadata
+    assert "stored values = a fresh alignment" in md["aligned_values_check"].value
 
     # a changed catalog condition (high_latency reduced by p99 instead of p95): its stored
     # values are stale (fingerprint); the report equals the plain flow on the new catalog

@@ -10,6 +10,7 @@ format) or unreadable, so the report is the same whichever days came from where.
 from __future__ import annotations
 
 import collections
+import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -162,3 +163,41 @@ class StoredValues:
             f"re-aligned from the series: {c['missing']} missing, {c['stale']} stale "
             f"(fingerprint), {c['unreadable']} unreadable"
         )
+
+
+def sample_check(
+    policy: Policy,
+    day: str,
+    entries: dict[str, ConditionDay] | None,
+    series: Sequence[TimeSeries],
+) -> str | None:
+    """Whether a day's stored values of ``policy`` are what this code aligns from the series
+    (``series``: read as ``shadow_incidents`` reads them for that day). None when identical
+    (or nothing usable is stored), else what differs: stored values made by an evaluator that
+    computes other numbers must not be used (``ALIGN_VERSION`` was not bumped)."""
+    from ctscan_ops.alerting.engine.evaluator import make_ticks
+    from ctscan_ops.alerting.tuning.report import aligned_by_day
+
+    pair = f"{policy.environment}/{policy.name}"
+    for index, cond in enumerate(policy.conditions):
+        e = (entries or {}).get(entry_key(pair, index))
+        if e is None or e.fingerprint != condition_fingerprint(cond):
+            continue
+        t0 = day_start(day)
+        ticks = make_ticks(t0 - e.prefix * TICK_S, t0 + 86400 - TICK_S)
+        groups = aligned_by_day(cond, series, ticks)
+        # a group only one side lists (a series read by one fetch range only) must be no data
+        nan = np.full(ticks.size, np.nan)
+        fresh = {json.dumps(g.labels, sort_keys=True): g.values for g in groups}
+        kept = {json.dumps(lab, sort_keys=True): e.values[i] for i, lab in enumerate(e.labels)}
+        differ = [
+            k
+            for k in sorted(set(fresh) | set(kept))
+            if not np.array_equal(fresh.get(k, nan), kept.get(k, nan), equal_nan=True)
+        ]
+        if differ:
+            return (
+                f"{pair}#{index} on {day}: group(s) {', '.join(differ)} differ from a fresh "
+                "alignment"
+            )
+    return None
