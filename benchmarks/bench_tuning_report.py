@@ -144,6 +144,7 @@ def main() -> None:
                     md = res.get_asset_materialization_events()[0].materialization.metadata
                     if "aligned_values" in md:  # where the values came from
                         print(md["aligned_values"].value, file=sys.stderr)
+                        print(md["aligned_values_check"].value, file=sys.stderr)
                     return {"materialize": total, "report": step, **SPENT}
 
                 # what the records cost where they are made: the backfill's step, and a day file
