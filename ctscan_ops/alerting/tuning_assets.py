@@ -102,6 +102,7 @@ def threshold_tuning_report(
         StoredValues,
         calendar_days,
         load_day_values,
+        policy_to_check,
         sample_check,
     )
     from ctscan_ops.alerting.tuning.tfvars import (
@@ -136,16 +137,7 @@ def threshold_tuning_report(
     # them (a different policy with data each day): stored values this code would not compute
     # are dropped
     last = window_days[-1]
-    with_data = [
-        p
-        for p in policies
-        if any(
-            e.labels
-            for k, e in (entries.get(last) or {}).items()
-            if k.startswith(f"{p.environment}/{p.name}#")
-        )
-    ] or policies
-    checked = with_data[datetime.fromisoformat(last).toordinal() % len(with_data)]
+    checked = policy_to_check(policies, last, entries.get(last))
     d0 = _day_start(last)
     horizon = 6 * 3600  # shadow_incidents reads 6 h past the day (its close horizon)
     day_cache = SeriesCache(

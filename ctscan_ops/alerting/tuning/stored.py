@@ -165,6 +165,23 @@ class StoredValues:
         )
 
 
+def policy_to_check(
+    policies: Sequence[Policy], day: str, entries: dict[str, ConditionDay] | None
+) -> Policy:
+    """The policy whose stored values of ``day`` :func:`sample_check` compares: one with
+    groups stored that day, a different one from day to day."""
+    with_data = [
+        p
+        for p in policies
+        if any(
+            e.labels
+            for k, e in (entries or {}).items()
+            if k.startswith(f"{p.environment}/{p.name}#")
+        )
+    ] or list(policies)
+    return with_data[datetime.fromisoformat(day).toordinal() % len(with_data)]
+
+
 def sample_check(
     policy: Policy,
     day: str,
