@@ -83,6 +83,11 @@ ALERT_QUALITY = (
     & _not_busy()
 ).with_label("when a shadow day lands or the register / deployed settings change")
 
+# The tuning report's pictures follow each report of the same environment: drawing 20-odd
+# matplotlib figures took longer than the report's sweeps, so they are drawn in their own run,
+# from the plot data the report stored (the report's page links to them by their fixed keys).
+THRESHOLD_TUNING_PLOTS = AC.eager().with_label("when threshold_tuning_report updates")
+
 # -- drift ----------------------------------------------------------------------------------
 
 # The reference profile is versioned with the serving model: rebuild when the champion moves.

@@ -30,6 +30,25 @@ def _day_bounds(day: str) -> tuple[float, float]:
     return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
+def put_day_values(
+    artifacts: ArtifactStore, day: str, day_start: float, entries: dict[str, Any]
+) -> dict[str, Any]:
+    """Store a day's aligned condition values (one upload: all or nothing) and return what
+    the day's record says of them (key, digest, fingerprint per condition)."""
+    from ctscan_ops.alerting.shadow.aligned_values import FORMAT, pack, sha256
+
+    data = pack(day, day_start, entries)
+    key = f"{SHADOW_PREFIX}/{day}.values.npz"
+    artifacts.put_bytes(key, data)
+    return {
+        "key": key,
+        "format": FORMAT,
+        "sha256": sha256(data),
+        "bytes": len(data),
+        "fingerprints": {k: e.fingerprint for k, e in sorted(entries.items())},
+    }
+
+
 def _content_hash(doc: Any) -> str:
     import hashlib
 
@@ -91,7 +110,8 @@ def shadow_incidents(
 ) -> dg.MaterializeResult:
     """Incidents every policy would have opened each day, evaluated from the raw series."""
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
-    from ctscan_ops.alerting.shadow.evaluation import incidents_opened_between, lookback_s
+    from ctscan_ops.alerting.shadow.aligned_values import day_entries
+    from ctscan_ops.alerting.shadow.evaluation import evaluate_day, lookback_s
 
     catalog = alerting.catalog()
     policies = resolved_policies(catalog, alerting.environments)
@@ -108,10 +128,12 @@ def shadow_incidents(
         # what alert_quality needs to build on this record (shadow/incremental.py)
         doc.update(close_horizon_s=horizon, policy_hashes={}, points_by_policy={})
         points = 0
+        values = {}  # the aligned values the tuning report reads (shadow/aligned_values.py)
         for policy in policies:
             series = cache.for_policy(policy, since=start - lookback_s(policy))
             points += sum(len(s) for s in series)
-            incidents = incidents_opened_between(policy, series, start, end, horizon)
+            incidents, evaluation = evaluate_day(policy, series, start, end, horizon)
+            values.update(day_entries(policy, evaluation, start))
             key = f"{policy.environment}/{policy.name}"
             doc["policies"][key] = [i.to_json() for i in incidents]
             doc["policy_hashes"][key] = policy.content_hash
@@ -119,6 +141,8 @@ def shadow_incidents(
             counts[(policy.environment or "", policy.name)] += len(incidents)
         doc["points_read"] = points
         days_with_data += points > 0
+        # values first: the record claims them only once they are stored (all or nothing)
+        doc["aligned_values"] = put_day_values(artifacts, day, start, values)
         uris.append(artifacts.put_json(f"{SHADOW_PREFIX}/{day}.json", doc))
         context.log.info(
             f"{day}: {points} points read, "

@@ -12,13 +12,20 @@ from ctscan_ops.alerting.sensors import shadow_alert_sensor
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.tuning_assets import (
     TuningOutput,
+    threshold_tuning_plots,
     threshold_tuning_report,
     threshold_tuning_sensor,
 )
 from ctscan_ops.config import Settings
 
 defs = dg.Definitions(
-    assets=[incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
+    assets=[
+        incident_register,
+        shadow_incidents,
+        alert_quality,
+        threshold_tuning_report,
+        threshold_tuning_plots,
+    ],
     sensors=[shadow_alert_sensor, threshold_tuning_sensor],
     asset_checks=[policy_readiness],
 )

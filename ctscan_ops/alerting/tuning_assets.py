@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from ctscan_ops import automation
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN
 from ctscan_ops.config import REPO_ROOT, Mode, Settings
@@ -57,6 +58,16 @@ def _day_start(day: str) -> float:
     return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
+def _json_or_none(artifacts: ArtifactStore, key: str) -> Any:
+    """The JSON object at ``key``, None if there is none (other errors raise)."""
+    from google.api_core.exceptions import NotFound
+
+    try:
+        return artifacts.get_json(key)
+    except NotFound:
+        return None
+
+
 def shadow_window(instance: dg.DagsterInstance) -> tuple[float, float, list[str]]:
     days = sorted(instance.get_materialized_partitions(dg.AssetKey("shadow_incidents")))
     if not days:
@@ -79,14 +90,21 @@ def threshold_tuning_report(
 ) -> dg.MaterializeResult:
     """Recommended threshold/duration per policy, proven on held-out data, as tfvars (P1/P2;
     P0 recommendations are listed for a human to decide, never written)."""
+    from ctscan_ops.alerting.assets import SHADOW_PREFIX
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.proposal import build_proposal, put_proposal
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
     from ctscan_ops.alerting.shadow.incidents import RegisterStore
     from ctscan_ops.alerting.tuning.guard import guard_markdown
-    from ctscan_ops.alerting.tuning.plots import curve_png
     from ctscan_ops.alerting.tuning.recommend import TuningParams, report_markdown
     from ctscan_ops.alerting.tuning.report import tune_environment
+    from ctscan_ops.alerting.tuning.stored import (
+        StoredValues,
+        calendar_days,
+        load_day_values,
+        policy_to_check,
+        sample_check,
+    )
     from ctscan_ops.alerting.tuning.tfvars import (
         recommendation_from_doc,
         render,
@@ -104,12 +122,47 @@ def threshold_tuning_report(
         target_fdr=alerting.fdr_target, max_alerts_per_day=alerting.max_alerts_per_day
     )
     longest = max(lookback_s(p) for p in policies)
+    # series are fetched only for what the shadow_incidents records do not hold
     cache = SeriesCache(monitoring.client(), monitoring.project, start - longest, end)
+    window_days = calendar_days(days)
+    entries, unreadable = load_day_values(
+        window_days,
+        lambda day: f"{SHADOW_PREFIX}/{day}.json",
+        lambda key: _json_or_none(artifacts, key),
+        artifacts.get_bytes,
+    )
+    for warning in unreadable.values():
+        context.log.warning(warning)
+    # one policy's values on the last day re-aligned from the series, as shadow_incidents read
+    # them (a different policy with data each day): stored values this code would not compute
+    # are dropped
+    last = window_days[-1]
+    checked = policy_to_check(policies, last, entries.get(last))
+    d0 = _day_start(last)
+    horizon = 6 * 3600  # shadow_incidents reads 6 h past the day (its close horizon)
+    day_cache = SeriesCache(
+        monitoring.client(), monitoring.project, d0 - lookback_s(checked), d0 + 86400 + horizon
+    )
+    problem = sample_check(
+        checked,
+        last,
+        entries.get(last),
+        day_cache.for_policy(checked, since=d0 - lookback_s(checked)),
+    )
+    if problem:
+        context.log.warning(f"stored aligned values not used, all re-aligned: {problem}")
+        entries = {d: None for d in window_days}
+    stored = StoredValues(
+        window_days,
+        entries,
+        lambda policy: cache.for_policy(policy, since=start - lookback_s(policy)),
+        unreadable=set(unreadable),
+    )
     stamp = days[-1]
     prefix = f"{TUNING_KEY}/{env}/{stamp}"
     result = tune_environment(
         policies,
-        lambda policy: cache.for_policy(policy, since=start - lookback_s(policy)),
+        stored.series_for,
         lambda name: register.windows_for(name, env),
         environment=env,
         start=start,
@@ -118,34 +171,24 @@ def threshold_tuning_report(
         prefix=prefix,
         false_page_budget=catalog.false_page_budget_per_week,
         p0_mttd_target_s=alerting.p0_mttd_target_s,
+        values_for=stored,
+        render=False,  # threshold_tuning_plots draws them from plot_data.json
     )
     docs = result.docs
+    artifacts.put_json(
+        f"{prefix}/plot_data.json",
+        {"environment": env, "prefix": prefix, "policies": result.plot_data},
+    )
     links: dict[str, Any] = {}
-    # one request per PNG, in parallel (each put makes its own client): latency, not CPU
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        for _ in pool.map(
-            lambda plot: artifacts.put_bytes(plot[1], plot[2], content_type="image/png"),
-            result.plots,
-        ):
-            pass
-    for link, key, _png in result.plots:
-        links[link] = dg.MetadataValue.url(artifacts.browser_url(key))
-    # the tuning curves inline (what the operator decides on), narrow enough for the page
-    for name, doc in sorted(docs.items()):
-        if not doc.get("curve"):
-            continue
-        rec = doc.get("recommended") or {}
-        png = curve_png(
-            doc["curve"],
-            current=doc.get("current"),
-            recommended=rec if rec.get("threshold") is not None else None,
-            title=f"{env}/{name}",
-            width_in=INLINE_IMAGE_WIDTH_IN,
+    # the plots' keys are fixed here; threshold_tuning_plots (eager, right after) uploads them
+    for name in sorted(result.plot_data):
+        links[f"{name}_timeline"] = dg.MetadataValue.url(
+            artifacts.browser_url(f"{prefix}/{name}-timeline.png")
         )
-        key = f"{prefix}/{name}-curve-inline.png"
-        artifacts.put_bytes(key, png, content_type="image/png")
         full = artifacts.browser_url(f"{prefix}/{name}-curve.png")
-        links[f"{name}_curve"] = image_value(f"{env}/{name}", artifacts.browser_url(key), full)
+        inline = artifacts.browser_url(f"{prefix}/{name}-curve-inline.png")
+        # the tuning curves inline (what the operator decides on), narrow enough for the page
+        links[f"{name}_curve"] = image_value(f"{env}/{name}", inline, full)
 
     artifacts.put_json(
         f"{prefix}/tuning.json",
@@ -201,10 +244,88 @@ def threshold_tuning_report(
             "ready": sum(v == "ready" for v in verdicts),
             "recommended": len(recs),
             "days": len(days),
+            "aligned_values": stored.summary(),
+            "aligned_values_check": (
+                f"stored values differ, all re-aligned: {problem}"
+                if problem
+                else f"{checked.name} on {last}: stored values = a fresh alignment"
+                if entries.get(last)
+                else f"nothing stored for {last}"
+            ),
+            "plots": dg.MetadataValue.md(
+                "Curves and timelines are drawn by `threshold_tuning_plots` (eager, right after "
+                "this report) from `plot_data.json`; the pictures below load once it has run."
+            ),
+            "plot_data": dg.MetadataValue.url(artifacts.browser_url(f"{prefix}/plot_data.json")),
+            "plot_data_key": dg.MetadataValue.text(f"{prefix}/plot_data.json"),
             "tuning_json": dg.MetadataValue.url(artifacts.browser_url(f"{prefix}/tuning.json")),
             **links,
         }
     )
+
+
+@dg.asset(
+    group_name="alerting",
+    partitions_def=environment_partitions,
+    deps=[threshold_tuning_report],
+    kinds={"gcs"},
+    automation_condition=automation.THRESHOLD_TUNING_PLOTS,
+)
+def threshold_tuning_plots(
+    context: dg.AssetExecutionContext, artifacts: ArtifactStore
+) -> dg.MaterializeResult:
+    """The latest tuning report's curves and timelines, drawn from its ``plot_data.json``
+    (the keys the report's page already links to)."""
+    from ctscan_ops.alerting.tuning.report import render_plots
+
+    env = context.partition_key
+    key = latest_plot_data_key(context.instance, env)
+    if key is None:
+        raise dg.Failure(f"no threshold_tuning_report [{env}] with plot data yet")
+    data = artifacts.get_json(key)
+    tuning = artifacts.get_json(f"{data['prefix']}/tuning.json")
+    plots = render_plots(
+        env,
+        tuning["policies"],
+        data["policies"],
+        data["prefix"],
+        inline_width_in=INLINE_IMAGE_WIDTH_IN,
+    )
+    # one request per PNG, in parallel (each put makes its own client): latency, not CPU
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda p: artifacts.put_bytes(p[1], p[2], content_type="image/png"), plots))
+    links: dict[str, Any] = {}
+    for link, pkey, _png in plots:
+        if link.endswith("_curve_inline"):
+            name = link[: -len("_curve_inline")]
+            full = artifacts.browser_url(f"{data['prefix']}/{name}-curve.png")
+            links[f"{name}_curve"] = image_value(f"{env}/{name}", artifacts.browser_url(pkey), full)
+        elif not link.endswith("_curve"):
+            links[link] = dg.MetadataValue.url(artifacts.browser_url(pkey))
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.url(artifacts.browser_url(f"{data['prefix']}/tuning.json")),
+            "plots": len(plots),
+            **links,
+        }
+    )
+
+
+def latest_plot_data_key(instance: dg.DagsterInstance, environment: str) -> str | None:
+    """Artifact key of the plot data of the newest ``threshold_tuning_report [environment]``."""
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("threshold_tuning_report"), asset_partitions=[environment]
+        ),
+        limit=1,
+        ascending=False,
+    )
+    for record in result.records:
+        mat = record.asset_materialization
+        value = mat.metadata.get("plot_data_key") if mat is not None else None
+        if value is not None:
+            return str(value.value)
+    return None
 
 
 def latest_quality_report_key(instance: dg.DagsterInstance) -> str | None:

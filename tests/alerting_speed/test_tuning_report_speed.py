@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
+import logging
 import sys
 from pathlib import Path
 
@@ -76,6 +78,53 @@ def test_envelope_draws_the_same_timeline():
     assert (np.abs(full - env) > 32).mean() < 0.01
 
 
+def _report(world, **kw):
+    import dagster as dg
+
+    from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
+    from ctscan_ops.alerting.tuning_assets import threshold_tuning_report
+
+    res = dg.materialize(
+        [incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
+        selection=[threshold_tuning_report.key],
+        partition_key="prod",
+        instance=world.instance,
+        resources={**world.resources, **kw},
+    )
+    assert res.success
+    return res
+
+
+def _plots(world):
+    import dagster as dg
+
+    from ctscan_ops.alerting.tuning_assets import threshold_tuning_plots, threshold_tuning_report
+
+    res = dg.materialize(
+        [threshold_tuning_report, threshold_tuning_plots],
+        selection=[threshold_tuning_plots.key],
+        partition_key="prod",
+        instance=world.instance,
+        resources=world.resources,
+    )
+    assert res.success
+    return res
+
+
+def _read_all(summary: str, world) -> bool:
+    """The report's ``aligned_values`` says every condition-day came from the records (at
+    least one per policy and day; nothing re-aligned)."""
+    import re
+
+    m = re.match(r"(\d+) of (\d+) condition-days read from shadow_incidents records", summary)
+    return (
+        bool(m)
+        and m[1] == m[2]
+        and int(m[1]) >= len(world.days)
+        and "0 missing, 0 stale" in summary
+    )
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, gcs_emulator):
     with sw.speed_world(tmp_path_factory.mktemp("tuning-world"), gcs_emulator, DAYS) as w:
@@ -84,9 +133,7 @@ def world(tmp_path_factory, gcs_emulator):
 
 def test_report_equals_the_plain_flow(world):
     """tuning.json of the asset = tune() on values aligned from a fresh fetch per policy."""
-    import dagster as dg
 
-    from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_incidents
     from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, make_ticks
     from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
     from ctscan_ops.alerting.shadow.evaluation import lookback_s
@@ -94,27 +141,25 @@ def test_report_equals_the_plain_flow(world):
     from ctscan_ops.alerting.tuning.guard import gate_primary_values, guard_evidence
     from ctscan_ops.alerting.tuning.recommend import Condition1D, TuningParams, tune
     from ctscan_ops.alerting.tuning.report import ALIGN_CHUNK_TICKS, aligned_by_day, params_for
-    from ctscan_ops.alerting.tuning_assets import shadow_window, threshold_tuning_report
+    from ctscan_ops.alerting.tuning_assets import shadow_window
 
-    res = dg.materialize(
-        [incident_register, shadow_incidents, alert_quality, threshold_tuning_report],
-        selection=[threshold_tuning_report.key],
-        partition_key="prod",
-        instance=world.instance,
-        resources=world.resources,
-    )
-    assert res.success
+    res = _report(world)
     md = res.get_asset_materialization_events()[0].materialization.metadata
+    # every condition-day came from the shadow_incidents records (nothing fetched, aligned)
+    summary = md["aligned_values"].value
+    assert _read_all(summary, world), summary
     artifacts = world.resources["artifacts"]
     doc = artifacts.get_json(f"alerting/threshold_tuning/prod/{world.days[-1]}/tuning.json")
-    # every plot link the metadata names was uploaded
+    # the plots asset draws every picture the report's metadata links to
+    plots = _plots(world)
     pngs = [k for k in md if k.endswith("_curve") or k.endswith("_timeline")]
-    assert pngs
+    assert pngs and plots.get_asset_materialization_events()[0].materialization.metadata
     for k in pngs:
         name, kind = k.rsplit("_", 1)
-        assert artifacts.exists(
-            f"alerting/threshold_tuning/prod/{world.days[-1]}/{name}-{kind}.png"
-        )
+        prefix = f"alerting/threshold_tuning/prod/{world.days[-1]}/{name}"
+        assert artifacts.exists(f"{prefix}-{kind}.png")
+        if kind == "curve":
+            assert artifacts.exists(f"{prefix}-curve-inline.png")
 
     alerting = world.resources["alerting"]
     start, end, _days = shadow_window(world.instance)
@@ -171,3 +216,140 @@ def test_report_equals_the_plain_flow(world):
 
     for name in tuned:
         assert doc["policies"][name] == json.loads(json.dumps(expected[name])), name
+
+
+def _outputs(world, res) -> dict:
+    """What a report says: its tuning documents, the tfvars diff and the proposed tfvars."""
+    from pathlib import Path
+
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    doc = world.resources["artifacts"].get_json(
+        f"alerting/threshold_tuning/prod/{world.days[-1]}/tuning.json"
+    )
+    return {
+        "policies": doc["policies"],
+        "tfvars_diff": md["tfvars_diff"].value,
+        "tfvars": Path(md["tfvars_path"].value).read_text(encoding="utf-8"),
+    }
+
+
+def _plain_docs(world, alerting) -> dict:
+    """tune_environment on the plain flow (fetch + align, no stored values) for ``alerting``."""
+    from ctscan_ops.alerting.engine.runtime import SeriesCache, resolved_policies
+    from ctscan_ops.alerting.shadow.evaluation import lookback_s
+    from ctscan_ops.alerting.shadow.incidents import RegisterStore
+    from ctscan_ops.alerting.tuning.recommend import TuningParams
+    from ctscan_ops.alerting.tuning.report import tune_environment
+    from ctscan_ops.alerting.tuning_assets import shadow_window
+
+    start, end, _ = shadow_window(world.instance)
+    catalog = alerting.catalog()
+    policies = resolved_policies(catalog, ["prod"], severities=("P0", "P1", "P2"))
+    register = RegisterStore(world.resources["artifacts"]).load()
+    mon = world.resources["monitoring"]
+    cache = SeriesCache(mon.client(), mon.project, start - max(map(lookback_s, policies)), end)
+    result = tune_environment(
+        policies,
+        lambda p: cache.for_policy(p, since=start - lookback_s(p)),
+        lambda name: register.windows_for(name, "prod"),
+        environment="prod",
+        start=start,
+        end=end,
+        params=TuningParams(
+            target_fdr=alerting.fdr_target, max_alerts_per_day=alerting.max_alerts_per_day
+        ),
+        prefix="unused",
+        false_page_budget=catalog.false_page_budget_per_week,
+        p0_mttd_target_s=alerting.p0_mttd_target_s,
+        render=False,
+    )
+    return json.loads(json.dumps(result.docs))
+
+
+def test_missing_corrupt_or_stale_values_fall_back_to_the_same_report(world, tmp_path):
+    """A day file cut short, a day file gone, values that differ from what this code aligns
+    and a changed catalog condition: the report warns (naming the file), re-aligns those days
+    from the series and says the same as before."""
+    from ctscan_ops.alerting.settings import AlertingSettings
+
+    artifacts = world.resources["artifacts"]
+    before = _outputs(world, _report(world))
+    assert before["policies"] == _plain_docs(world, world.resources["alerting"])
+    cut, gone = (f"alerting/shadow_incidents/{world.days[i]}.values.npz" for i in (2, 5))
+    originals = {k: artifacts.get_bytes(k) for k in (cut, gone)}
+    try:
+        artifacts.put_bytes(cut, originals[cut][: len(originals[cut]) // 2])
+        artifacts._blob(gone).delete()
+        res = _report(world)
+        summary = (
+            res.get_asset_materialization_events()[0]
+            .materialization.metadata["aligned_values"]
+            .value
+        )
+        assert "0 stale" in summary and not _read_all(summary, world), summary
+        warnings = [
+            e.user_message
+            for e in world.instance.all_logs(res.run_id)
+            if e.level == logging.WARNING and "stored aligned values not used" in e.user_message
+        ]
+        assert any(cut in w and "sha256" in w for w in warnings), warnings
+        assert any(gone in w for w in warnings), warnings
+        assert _outputs(world, res) == before
+    finally:
+        for k, data in originals.items():
+            artifacts.put_bytes(k, data)
+
+    # values an evaluator computed differently (last ULPs) under the same fingerprint: the
+    # report's sampled re-alignment finds them, warns and re-aligns every day
+    from ctscan_ops.alerting.shadow.aligned_values import ConditionDay, pack, sha256, unpack
+
+    last = world.days[-1]
+    record_key = f"alerting/shadow_incidents/{last}.json"
+    record = artifacts.get_json(record_key)
+    key = record["aligned_values"]["key"]
+    original = artifacts.get_bytes(key)
+    nudged = {
+        k: ConditionDay(
+            e.fingerprint,
+            e.labels,
+            np.where(np.isnan(e.values), 0.5, e.values * (1 + 2**-40) + 2**-40),
+            e.prefix,
+        )
+        for k, e in unpack(original, key).items()
+    }
+    data = pack(last, 0.0, nudged)
+    try:
+        artifacts.put_bytes(key, data)
+        artifacts.put_json(
+            record_key,
+            {**record, "aligned_values": {**record["aligned_values"], "sha256": sha256(data)}},
+        )
+        res = _report(world)
+        md = res.get_asset_materialization_events()[0].materialization.metadata
+        assert md["aligned_values_check"].value.startswith("stored values differ"), md
+        assert md["aligned_values"].value.startswith("0 of "), md["aligned_values"].value
+        assert _outputs(world, res) == before
+    finally:
+        artifacts.put_bytes(key, original)
+        artifacts.put_json(record_key, record)
+    md = _report(world).get_asset_materialization_events()[0].materialization.metadata
+    assert "stored values = a fresh alignment" in md["aligned_values_check"].value
+
+    # a changed catalog condition (high_latency reduced by p99 instead of p95): its stored
+    # values are stale (fingerprint); the report equals the plain flow on the new catalog
+    from ctscan_ops.alerting.catalog import default_catalog_path
+
+    src = Path(default_catalog_path())
+    changed = tmp_path / "alert_policies.yaml"
+    text = src.read_text(encoding="utf-8")
+    assert text.count("REDUCE_PERCENTILE_95") == 1
+    changed.write_text(text.replace("REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_99"))
+    alerting = AlertingSettings(environments=sw.ENVIRONMENTS, min_days=7, catalog_path=str(changed))
+    res = _report(world, alerting=alerting)
+    summary = (
+        res.get_asset_materialization_events()[0].materialization.metadata["aligned_values"].value
+    )
+    assert f"{len(world.days)} stale" in summary, summary  # high_latency's days, only those
+    after = _outputs(world, res)
+    assert after["policies"] == _plain_docs(world, alerting)
+    assert after["policies"]["high_latency"] != before["policies"]["high_latency"]

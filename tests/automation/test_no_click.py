@@ -189,10 +189,14 @@ def test_shadow_days_flow_to_quality_and_tuning_without_a_click(world):
 
         quality_runs = 2
         tuned: dict[str, list[str]] = {}
+        drawn: list[tuple[str | None, str]] = []
         for index in (5, 6, 7):  # three more simulated days, one shadow day each
             now = _start(DAY_KEYS[index]) + timedelta(days=1, minutes=90)
             assert day.shadow_tick(now) == [DAY_KEYS[index]]
             ran = _ran(runner.automate_until_quiet(now))
+            # the pictures of a tuning report follow it (eager), on the next evaluation
+            drawn += [pk for pk in ran if pk[1] == "threshold_tuning_plots"]
+            ran = [pk for pk in ran if pk[1] != "threshold_tuning_plots"]
             assert ran == [(None, "alert_quality"), (None, "incident_register")], ran
             quality_runs += 1
             tuned[DAY_KEYS[index]] = day.tuning_tick()
@@ -205,6 +209,7 @@ def test_shadow_days_flow_to_quality_and_tuning_without_a_click(world):
         assert instance.get_materialized_partitions(dg.AssetKey("threshold_tuning_report")) == {
             "prod"
         }
+        assert drawn == [("prod", "threshold_tuning_plots")], drawn  # after day 6's report
         report = instance.get_latest_materialization_event(dg.AssetKey("threshold_tuning_report"))
         assert report.asset_materialization.metadata["days"].value >= 7
         quality = instance.fetch_materializations(dg.AssetKey("alert_quality"), limit=100)

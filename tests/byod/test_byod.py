@@ -202,6 +202,9 @@ def test_every_asset_materializes_from_contract_data(project: Project, monitorin
             assert (q["labelled_incidents"], q["detected_incidents"]) == (1, 1), (policy, q)
         res = run(["threshold_tuning_report"], partition_key="prod")
         tmd = run.md(res, "threshold_tuning_report")
+        run(
+            ["threshold_tuning_plots"], partition_key="prod"
+        )  # its pictures (eager in a deployment)
 
         from ctscan_ops.alerting.proposal import get_proposal
 

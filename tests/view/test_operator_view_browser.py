@@ -29,7 +29,11 @@ from ctscan_ops.alerting.assets import alert_quality, incident_register, shadow_
 from ctscan_ops.alerting.readiness_checks import policy_readiness
 from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.shadow.view import ENV_TABLE_COLUMNS
-from ctscan_ops.alerting.tuning_assets import TuningOutput, threshold_tuning_report
+from ctscan_ops.alerting.tuning_assets import (
+    TuningOutput,
+    threshold_tuning_plots,
+    threshold_tuning_report,
+)
 from ctscan_ops.config import get_settings
 from ctscan_ops.resources import ArtifactStore, MonitoringResource, make_storage_client
 from ctscan_ops.sandbox.metric_service import build_server
@@ -97,6 +101,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, gcs_emulator: str) -> Iterator[
         shadow_incidents,
         alert_quality,
         threshold_tuning_report,
+        threshold_tuning_plots,
         policy_readiness,
     ]
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -116,13 +121,14 @@ def ui(tmp_path_factory: pytest.TempPathFactory, gcs_emulator: str) -> Iterator[
         assert quality.success
         names = {e.check_name for e in quality.get_asset_check_evaluations()}
         assert "ready_high_latency" in names, names  # the readiness checks ran with the asset
-        assert run(
-            assets,
-            selection=[threshold_tuning_report.key],
-            partition_key="prod",
-            instance=instance,
-            resources=resources,
-        ).success
+        for key in (threshold_tuning_report.key, threshold_tuning_plots.key):  # plots: eager
+            assert run(
+                assets,
+                selection=[key],
+                partition_key="prod",
+                instance=instance,
+                resources=resources,
+            ).success
     server.stop(None)
     store.close()
 

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from ctscan_ops.alerting.catalog import Policy
-from ctscan_ops.alerting.engine.evaluator import TICK_S, Incident, evaluate, incident_id, iso
+from ctscan_ops.alerting.engine.evaluator import (
+    TICK_S,
+    EvaluationResult,
+    Incident,
+    evaluate,
+    incident_id,
+    iso,
+)
 from ctscan_ops.alerting.engine.series import TimeSeries
 
 
@@ -155,7 +162,20 @@ def incidents_opened_between(
     ``series`` must cover ``[start - lookback_s(policy), end + close_horizon_s]`` where data
     exists. An incident still open at the horizon (or at the end of the data) has no close.
     """
+    return evaluate_day(policy, series, start, end, close_horizon_s)[0]
+
+
+def evaluate_day(
+    policy: Policy,
+    series: Sequence[TimeSeries],
+    start: float,
+    end: float,
+    close_horizon_s: int = 6 * 3600,
+) -> tuple[list[Incident], EvaluationResult]:
+    """:func:`incidents_opened_between` and the evaluation it came from (its per-condition
+    aligned values over ``[floor_tick(start) - lookback_s(policy), floor_tick(end) +
+    close_horizon_s]``, which ``shadow_incidents`` stores for the tuning report)."""
     eval_start = floor_tick(start) - lookback_s(policy)
     eval_end = floor_tick(end) + close_horizon_s
     result = evaluate(policy, series, eval_start, eval_end, warmup=False)
-    return [i for i in result.incidents if start <= i.open < end]
+    return [i for i in result.incidents if start <= i.open < end], result

@@ -36,6 +36,7 @@ from ctscan_ops.alerting.shadow.quality import score
 __all__ = [
     "FloorChoice",
     "choose_floor",
+    "evaluate_condition_values",
     "gate_primary_values",
     "guard_evidence",
     "guard_floor_for_policy",
@@ -223,14 +224,58 @@ def choose_floor(
     )
 
 
+def evaluate_condition_values(
+    policy: Any,
+    index: int,
+    values_for: Any,
+    start: float,
+    end: float,
+    *,
+    auto_close_s: int | None = None,
+    tick_s: int = TICK_S,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``evaluate(policy.conditions[index], series, start, end, auto_close_s=...)`` from
+    aligned values: ``values_for(policy, index, ticks)`` gives the condition's groups over
+    ``ticks`` (warm-up of its duration included, as :func:`evaluate` aligns them). Returns
+    the output ticks, values (G, T) and open-incident state (G, T) over ``[start, end]``."""
+    from ctscan_ops.alerting.engine.evaluator import (
+        incidents_from_values,
+        make_ticks,
+        stack_values,
+    )
+
+    cond = policy.conditions[index]
+    out_ticks = make_ticks(start, end, tick_s)
+    ticks = make_ticks(start - cond.duration_s, end, tick_s)
+    groups = values_for(policy, index, ticks)
+    vals = stack_values(groups, ticks.size)
+    met, _ = incidents_from_values(
+        vals,
+        ticks,
+        cond.comparison,
+        cond.threshold_value,
+        cond.duration_s,
+        cond.evaluation_missing_data,
+        auto_close_s,
+        trigger=cond.trigger,
+        labels=[g.labels for g in groups],
+        policy=cond.display_name or "condition",
+        condition=0,
+        tick_s=tick_s,
+    )
+    cut = ticks.size - out_ticks.size
+    return out_ticks, vals[:, cut:], met[:, cut:]
+
+
 def guard_floor_for_policy(
     policy: Any,
-    series: Sequence[Any],
+    series: Sequence[Any] | None,
     start: float,
     end: float,
     windows: Iterable[Any],
     *,
     guard_index: int = 1,
+    values_for: Any = None,
 ) -> FloorChoice:
     """:func:`choose_floor` for a resolved guarded policy (ratio: condition 0, guard: index).
 
@@ -240,19 +285,25 @@ def guard_floor_for_policy(
     """
     from ctscan_ops.alerting.engine.evaluator import evaluate
 
-    ratio = evaluate(policy.conditions[0], series, start, end, auto_close_s=policy.auto_close_s)
     guard_cond = policy.conditions[guard_index]
-    guard = evaluate(guard_cond, series, start, end)
-    ticks = ratio.ticks
-    g = guard.conditions[0]
-    if g.values.shape[0] > 1:
+    if values_for is not None:  # from aligned values (stored by shadow_incidents)
+        ticks, _, ratio_met = evaluate_condition_values(
+            policy, 0, values_for, start, end, auto_close_s=policy.auto_close_s
+        )
+        primary_open = ratio_met.any(axis=0) if ratio_met.shape[0] else np.zeros(ticks.size, bool)
+        _, g_values, _ = evaluate_condition_values(policy, guard_index, values_for, start, end)
+    else:
+        ratio = evaluate(policy.conditions[0], series, start, end, auto_close_s=policy.auto_close_s)
+        guard = evaluate(guard_cond, series, start, end)
+        ticks, primary_open, g_values = ratio.ticks, ratio.met, guard.conditions[0].values
+    if g_values.shape[0] > 1:
         raise ValueError(
-            f"policy {policy.name!r}: the guard condition has {g.values.shape[0]} series; "
+            f"policy {policy.name!r}: the guard condition has {g_values.shape[0]} series; "
             "a floor is chosen for a guard reduced to one series (group_by_fields: [])"
         )
-    traffic = g.values[0] if g.values.shape[0] else np.full(ticks.size, np.nan)
+    traffic = g_values[0] if g_values.shape[0] else np.full(ticks.size, np.nan)
     return choose_floor(
-        ratio.met,
+        primary_open,
         traffic,
         ticks,
         windows,
@@ -262,7 +313,7 @@ def guard_floor_for_policy(
 
 
 def gate_primary_values(
-    policy: Any, series: Any, ticks: np.ndarray, values: np.ndarray
+    policy: Any, series: Any, ticks: np.ndarray, values: np.ndarray, *, values_for: Any = None
 ) -> tuple[np.ndarray, str | None]:
     """With ``combiner: AND`` the fixed conditions gate the tuned one: where they are not all
     met (evaluated once, at their catalog values) the primary's value counts as no data, which
@@ -276,7 +327,13 @@ def gate_primary_values(
 
     gate = np.ones(ticks.size, dtype=bool)
     start, end = float(ticks[0]), float(ticks[-1])
-    for c in policy.conditions[1:]:
+    for i, c in enumerate(policy.conditions[1:], start=1):
+        if values_for is not None:  # from aligned values (``values_for(policy, i, ticks)``)
+            _, _, met = evaluate_condition_values(
+                policy, i, values_for, start, end, auto_close_s=policy.auto_close_s
+            )
+            gate &= met.any(axis=0) if met.shape[0] else False
+            continue
         res = evaluate(c, series, start, end, auto_close_s=policy.auto_close_s)
         gate &= res.conditions[0].any_met
     gated = np.where(gate, values, np.nan)
@@ -298,12 +355,18 @@ def is_guarded(policy: Any) -> bool:
 
 
 def guard_evidence(
-    policy: Any, series: Sequence[Any], start: float, end: float, windows: Iterable[Any]
+    policy: Any,
+    series: Sequence[Any] | None,
+    start: float,
+    end: float,
+    windows: Iterable[Any],
+    *,
+    values_for: Any = None,
 ) -> dict[str, Any] | None:
     """The tuning report's ``guard`` entry: the floor in force and what the data would choose."""
     if not is_guarded(policy):
         return None
-    choice = guard_floor_for_policy(policy, series, start, end, windows)
+    choice = guard_floor_for_policy(policy, series, start, end, windows, values_for=values_for)
     in_force = policy.conditions[1].threshold_value
     chosen = 0.0 if choice.floor is None else choice.floor
     return {

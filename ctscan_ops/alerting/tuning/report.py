@@ -22,10 +22,30 @@ from ctscan_ops.alerting.tuning.recommend import P0_MTTD_TARGET_S, TuningParams
 
 @dataclass
 class TuningResult:
-    """Per policy the tuning document; the plots as ``(link name, artifact key, PNG bytes)``."""
+    """Per policy the tuning document and what its plots draw (:func:`plot_data`; rendered
+    by :func:`render_plots`, outside the report's run); ``plots`` as ``(link name, artifact
+    key, PNG bytes)`` once rendered."""
 
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plot_data: dict[str, dict[str, Any]] = field(default_factory=dict)
     plots: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+#: ``values_for(policy, condition index, ticks)``: the condition's aligned groups over ``ticks``
+ValuesFor = Callable[[Policy, int, np.ndarray], list[Any]]
+
+
+def series_values(series_for: Callable[[Policy], list[TimeSeries]]) -> ValuesFor:
+    """The plain flow: each policy's series fetched once, each condition aligned on the grid
+    asked for (:func:`aligned_by_day`)."""
+    fetched: dict[int, list[TimeSeries]] = {}
+
+    def values_for(policy: Policy, index: int, ticks: np.ndarray) -> list[Any]:
+        if id(policy) not in fetched:
+            fetched[id(policy)] = series_for(policy)
+        return aligned_by_day(policy.conditions[index], fetched[id(policy)], ticks)
+
+    return values_for
 
 
 def params_for(
@@ -142,30 +162,33 @@ def tune_environment(
     prefix: str,
     false_page_budget: Mapping[str, float] | None = None,
     p0_mttd_target_s: float = P0_MTTD_TARGET_S,
+    values_for: ValuesFor | None = None,
+    render: bool = True,
 ) -> TuningResult:
     """Tune every policy of ``environment`` over ``[start, end]`` (walk-forward holdout).
 
-    ``series_for(policy)``: the policy's series with enough lookback; ``windows_for(name)``:
-    the register's labelled windows of that policy in the environment; ``prefix``: where the
-    plots will be stored (their artifact keys are part of the result). P0 policies are tuned
-    too, under their detection-time promise (``p0_mttd_target_s``); their documents carry
-    ``severity: P0`` so that the output never applies them (:mod:`tfvars`, :mod:`proposal`).
+    ``series_for(policy)``: the policy's series with enough lookback; ``values_for``: where
+    the conditions' aligned values come from instead (the values ``shadow_incidents`` stored,
+    :mod:`stored`; default: aligned from ``series_for``); ``windows_for(name)``: the
+    register's labelled windows of that policy in the environment; ``prefix``: where the plots
+    will be stored. ``render``: draw the PNGs here (else ``plot_data`` only, for
+    :func:`render_plots` in another run). P0 policies are tuned too, under their
+    detection-time promise (``p0_mttd_target_s``); their documents carry ``severity: P0`` so
+    that the output never applies them (:mod:`tfvars`, :mod:`proposal`).
     """
     import numpy as np
 
     from ctscan_ops.alerting.engine.evaluator import make_ticks
-    from ctscan_ops.alerting.shadow.incidents import parse_time
     from ctscan_ops.alerting.tuning.guard import gate_primary_values, guard_evidence
-    from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
     from ctscan_ops.alerting.tuning.recommend import Condition1D, incidents_for_setting, tune
 
     env = environment
+    values_for = values_for or series_values(series_for)
     ticks = make_ticks(start, end)
     result = TuningResult()
     for policy in policies:
         cond = policy.condition
-        series = series_for(policy)
-        groups = aligned_by_day(cond, series, ticks)
+        groups = values_for(policy, 0, ticks)
         windows = windows_for(policy.name)
         current = (cond.threshold_value, cond.duration_s)
         if not groups or all(np.isnan(g.values).all() for g in groups):
@@ -173,30 +196,18 @@ def tune_environment(
             continue
         values = np.vstack([g.values for g in groups])
         values = values[0] if values.shape[0] == 1 else values
-        values, _ = gate_primary_values(policy, series, ticks, values)  # AND: others fixed
+        # AND: the other conditions, fixed at their catalog values, gate the tuned one
+        values, _ = gate_primary_values(policy, None, ticks, values, values_for=values_for)
         c1 = Condition1D(cond.comparison, cond.evaluation_missing_data, policy.auto_close_s)
         pol_params = params_for(
             policy, params, false_page_budget=false_page_budget, p0_mttd_target_s=p0_mttd_target_s
         )
         doc = {"severity": policy.severity, **tune(values, ticks, windows, c1, pol_params, current)}
-        guard = guard_evidence(policy, series, start, end, windows)
+        guard = guard_evidence(policy, None, start, end, windows, values_for=values_for)
         if guard is not None:  # the floor in force vs the one the shadow data chooses
             doc["guard"] = guard
         result.docs[policy.name] = doc
         rec = doc.get("recommended") or {}
-        curve_key = f"{prefix}/{policy.name}-curve.png"
-        result.plots.append(
-            (
-                f"{policy.name}_curve",
-                curve_key,
-                curve_png(
-                    doc["curve"],
-                    current=doc.get("current"),
-                    recommended=rec if rec.get("threshold") is not None else None,
-                    title=f"{env}/{policy.name}",
-                ),
-            )
-        )
         settings_plot = {
             "current": (
                 current[0],
@@ -212,21 +223,75 @@ def tune_environment(
         line = values if values.ndim == 1 else np.fmax.reduce(values, axis=0)
         # drawn through its per-pixel-column envelope: the same line, a fraction of the path
         plot_ticks, line = line_envelope(ticks, line)
-        timeline_key = f"{prefix}/{policy.name}-timeline.png"
-        result.plots.append(
+        result.plot_data[policy.name] = {
+            "ticks": plot_ticks.tolist(),
+            "line": [None if np.isnan(v) else float(v) for v in line.tolist()],
+            "windows": [[float(a), float(b)] for a, b in windows],
+            "settings": {
+                k: [float(thr), [[float(o), None if c is None else float(c)] for o, c in incs]]
+                for k, (thr, incs) in settings_plot.items()
+            },
+            "split_time": doc.get("split_time"),
+        }
+    if render:
+        result.plots = render_plots(env, result.docs, result.plot_data, prefix)
+    return result
+
+
+def render_plots(
+    environment: str,
+    docs: Mapping[str, Mapping[str, Any]],
+    plot_data: Mapping[str, Mapping[str, Any]],
+    prefix: str,
+    *,
+    inline_width_in: float | None = None,
+) -> list[tuple[str, str, bytes]]:
+    """Each tuned policy's curve and timeline PNGs as ``(link name, artifact key, bytes)``
+    (keys ``{prefix}/{policy}-curve.png`` / ``-timeline.png``; with ``inline_width_in`` also
+    the narrow curve the asset page inlines, ``-curve-inline.png``)."""
+    import numpy as np
+
+    from ctscan_ops.alerting.shadow.incidents import parse_time
+    from ctscan_ops.alerting.tuning.plots import curve_png, timeline_png
+
+    env = environment
+    out: list[tuple[str, str, bytes]] = []
+    for name, data in plot_data.items():
+        doc = docs[name]
+        rec = doc.get("recommended") or {}
+        curve_args = {
+            "current": doc.get("current"),
+            "recommended": rec if rec.get("threshold") is not None else None,
+            "title": f"{env}/{name}",
+        }
+        out.append(
+            (f"{name}_curve", f"{prefix}/{name}-curve.png", curve_png(doc["curve"], **curve_args))
+        )
+        if inline_width_in is not None:
+            out.append(
+                (
+                    f"{name}_curve_inline",
+                    f"{prefix}/{name}-curve-inline.png",
+                    curve_png(doc["curve"], width_in=inline_width_in, **curve_args),
+                )
+            )
+        settings = {
+            k: (thr, [(o, c) for o, c in incs]) for k, (thr, incs) in data["settings"].items()
+        }
+        line = np.array([np.nan if v is None else v for v in data["line"]], dtype=float)
+        split = data.get("split_time")
+        out.append(
             (
-                f"{policy.name}_timeline",
-                timeline_key,
+                f"{name}_timeline",
+                f"{prefix}/{name}-timeline.png",
                 timeline_png(
-                    plot_ticks,
+                    np.asarray(data["ticks"], dtype=float),
                     line,
-                    windows,
-                    settings_plot,
-                    split_time=parse_time(doc["split_time"], "split_time")
-                    if doc.get("split_time")
-                    else None,
-                    title=f"{env}/{policy.name}",
+                    [tuple(w) for w in data["windows"]],
+                    settings,
+                    split_time=parse_time(split, "split_time") if split else None,
+                    title=f"{env}/{name}",
                 ),
             )
         )
-    return result
+    return out
