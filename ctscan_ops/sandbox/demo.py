@@ -464,6 +464,7 @@ def _run_demo(seed: int, days: int, started: list[str] | None = None) -> dict[st
     phase(demo_steps.AFTER_FIRST_AUTOMATION)
     automation("what the new inputs made true")
     phase(demo_steps.AFTER_SECOND_AUTOMATION)
+    automation("what the tuning reports made true (threshold_tuning_plots draws their images)")
 
     runs_seconds = time.monotonic() - t_runs
     failed = [o for o in runner.outcomes if o.status not in ("RUN_SUCCESS", "BLOCKED")]
@@ -484,6 +485,7 @@ What to open first:
   2. alert_quality : http://127.0.0.1:3000/assets/alert_quality
                      per-policy false discovery rate, recall, readiness (the shadow-mode answer)
   3. threshold_tuning_report [prod]: recommended thresholds and the proposed tfvars change
+                     (its curves and timelines are drawn by threshold_tuning_plots [prod])
   4. champion_model and its check challenger_beats_champion: why the weaker model was refused
   5. drift_report  : the daily Evidently report and the drift_share check
   6. Automation    : http://127.0.0.1:3000/automation (what runs by itself, and why)
