@@ -27,6 +27,7 @@ from ctscan_ops.resources import (
     GaugePoint,
     MonitoringResource,
     SettingsResource,
+    already_written,
     publish_gauges,
 )
 
@@ -303,8 +304,18 @@ def _publish(
         GaugePoint(FEATURE_DRIFTED_METRIC, v, end, {"environment": environment, "feature": c})
         for c, v in flags.items()
     ]
-    requests = publish_gauges(monitoring.client(), monitoring.project, points)
-    return True, f"{len(points)} points in {requests} request(s) at {end.isoformat()}"
+    client = monitoring.client()
+    there = already_written(client, monitoring.project, points)
+    fresh = [p for p in points if p.series_key not in there]
+    if not fresh:
+        return False, (
+            f"Cloud Monitoring already holds points at or after {end.isoformat()} for every "
+            "series of this day (a re-run, or a day older than the latest published): "
+            "points are written in time order only, so none was written again"
+        )
+    requests = publish_gauges(client, monitoring.project, fresh)
+    skipped = f"; {len(points) - len(fresh)} series already had a point there" if there else ""
+    return True, f"{len(fresh)} points in {requests} request(s) at {end.isoformat()}{skipped}"
 
 
 DRIFT_COLUMNS = (

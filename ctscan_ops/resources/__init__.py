@@ -11,7 +11,12 @@ from dagster_gcp import GCSPickleIOManager
 
 from ctscan_ops.config import Settings, get_settings
 from ctscan_ops.resources.firestore import FirestoreResource
-from ctscan_ops.resources.monitoring import GaugePoint, MonitoringResource, publish_gauges
+from ctscan_ops.resources.monitoring import (
+    GaugePoint,
+    MonitoringResource,
+    already_written,
+    publish_gauges,
+)
 from ctscan_ops.resources.settings import SettingsResource
 from ctscan_ops.resources.sqlite import SQLiteFeedbackResource
 from ctscan_ops.resources.storage import (
@@ -28,6 +33,7 @@ __all__ = [
     "MonitoringResource",
     "SQLiteFeedbackResource",
     "SettingsResource",
+    "already_written",
     "build_resources",
     "make_storage_client",
     "publish_gauges",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -123,3 +123,45 @@ def publish_gauges(
             time_series=[_to_time_series(p, project) for p in batch],
         )
     return len(batches)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def already_written(
+    client: monitoring_v3.MetricServiceClient,
+    project: str,
+    points: Sequence[GaugePoint],
+    now: datetime | None = None,
+) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Series of ``points`` that already hold a point at or after that point's end time.
+
+    A GAUGE series takes points in time order only: Cloud Monitoring refuses a point at or
+    before the series' latest one ("Points must be written in order"). A re-run of a day, or an
+    older day backfilled behind the latest published one, must therefore skip those series
+    rather than fail after its report is stored. One ListTimeSeries call per metric type over
+    ``(earliest end - 1 s, now]`` (a handful of points per series).
+    """
+    from google.cloud import monitoring_v3
+
+    if not points:
+        return set()
+    ends = {p.series_key: _aware(p.end_time) for p in points}
+    earliest = min(ends.values()) - timedelta(seconds=1)
+    latest = max([*ends.values(), _aware(now or datetime.now(UTC))]) + timedelta(seconds=1)
+    found: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for metric_type in sorted({p.metric_type for p in points}):
+        pages = client.list_time_series(
+            request={
+                "name": f"projects/{project}",
+                "filter": f'metric.type = "{metric_type}"',
+                "interval": {"start_time": earliest, "end_time": latest},
+                "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+            }
+        )
+        for ts in pages:
+            key = (ts.metric.type, tuple(sorted(ts.metric.labels.items())))
+            if key in ends and any(pt.interval.end_time >= ends[key] for pt in ts.points):
+                found.add(key)
+    return found

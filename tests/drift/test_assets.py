@@ -222,6 +222,45 @@ def test_metrics_visible_through_the_monitoring_client(env, monitoring_client):
     assert by_day[(START + timedelta(days=1)).isoformat()] == 0
 
 
+def _drift_share_points(monitoring_client) -> dict[str, float]:
+    from google.cloud import monitoring_v3
+
+    (series,) = monitoring_client.list_time_series(
+        request={
+            "name": f"projects/{PROJECT}",
+            "filter": f'metric.type="{DRIFT_SHARE_METRIC}" AND metric.labels.environment="staging"',
+            "interval": monitoring_v3.TimeInterval(
+                start_time={"seconds": 1790812800}, end_time={"seconds": 1792022400}
+            ),
+            "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+        }
+    )
+    return {p.interval.end_time.isoformat(): p.value.double_value for p in series.points}
+
+
+def test_a_re_run_or_an_older_day_is_stored_but_not_published_again(env, monitoring_client):
+    """Points of a series are written in time order only (the real API refuses the rest): a
+    re-run of the latest day, or an older day re-run behind it, stores its report and says why
+    no point was written, instead of failing after the report is stored."""
+    before = _drift_share_points(monitoring_client)
+    store: ArtifactStore = env["resources"]["artifacts"]
+    for i in (DAYS - 1, 0):
+        with dg.instance_for_test() as instance:
+            res = dg.materialize(
+                [prediction_features, drift_report],
+                partition_key=day(i),
+                instance=instance,
+                resources=env["resources"],
+            )
+        assert res.success
+        m = meta(res, "drift_report")
+        assert m["status"] == "ok" and m["metric_published"] is False
+        summary = store.get_json(f"drift/reports/date={day(i)}/summary.json")
+        assert summary["metric_published"] is False
+        assert "already holds points" in summary["metric_note"]
+    assert _drift_share_points(monitoring_client) == before  # nothing written twice
+
+
 def test_calibration_reports_false_alarms_and_recall(env):
     m = meta(env["calib"], "drift_calibration")
     assert m["status"] == "ok"
