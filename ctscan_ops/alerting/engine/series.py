@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctscan_ops.alerting.engine.windows import is_clean
+
 __all__ = [
     "METRIC_KINDS",
     "VALUE_TYPES",
@@ -200,10 +202,12 @@ def prepare(series: TimeSeries) -> PreparedSeries:
         ok &= np.isfinite(sums)
     else:
         assert series.values is not None
+        if is_clean(t, series.values):
+            # fast path: already clean (the common case for exported or generated series)
+            return _prepared_clean(series, issues)
         ok = np.isfinite(t) & np.isfinite(series.values)
     issues.non_finite = int(n - ok.sum())
     if issues.non_finite == 0 and (n < 2 or bool(np.all(t[1:] > t[:-1]))):
-        # fast path: already clean (the common case for exported or generated series)
         return _prepared_clean(series, issues)
     idx = np.flatnonzero(ok)
     tt = t[idx]
