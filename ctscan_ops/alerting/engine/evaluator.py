@@ -118,6 +118,7 @@ from ctscan_ops.alerting.catalog import (
 )
 from ctscan_ops.alerting.engine.filters import parse_filter
 from ctscan_ops.alerting.engine.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+from ctscan_ops.alerting.engine.state import condition_state, met_runs
 from ctscan_ops.alerting.engine.windows import WindowScratch, align_scalar, window_bounds
 
 __all__ = [
@@ -271,18 +272,6 @@ def _series_labels(ts: TimeSeries) -> dict[str, str]:
     labels = {f"metric.labels.{k}": str(v) for k, v in ts.metric_labels.items()}
     labels.update({f"resource.labels.{k}": str(v) for k, v in ts.resource_labels.items()})
     return labels
-
-
-def _rolling_all(x: np.ndarray, m: int) -> np.ndarray:
-    """``out[..., j] = all(x[..., j : j + m])`` along the last axis (doubling, no gathers)."""
-    if m == 1:
-        return x
-    level, width = x, 1
-    while width * 2 <= m:
-        level = level[..., : level.shape[-1] - width] & level[..., width:]
-        width *= 2
-    n_out = x.shape[-1] - m + 1
-    return level[..., :n_out] & level[..., m - width : m - width + n_out]
 
 
 def _align(
@@ -661,12 +650,6 @@ def _check_grid(ticks: np.ndarray, tick_s: int) -> None:
             )
 
 
-def _carry_index(has: np.ndarray) -> np.ndarray:
-    """Index of the last tick with data at or before each tick (-1 before the first one)."""
-    idx = np.arange(has.shape[-1], dtype=np.int32)
-    return np.maximum.accumulate(np.where(has, idx, np.int32(-1)), axis=-1)
-
-
 def condition_met(
     values: np.ndarray,
     comparison: str,
@@ -692,35 +675,8 @@ def condition_met(
             f"duration: {duration_s} s is not a non-negative multiple of {tick_s}"
         )
     k = duration_s // tick_s + 1
-    n_t = v2.shape[1]
-    # a tick passes when it violates (comparisons with NaN are False) ...
-    per = np.greater(v2, threshold) if cmp_ == "COMPARISON_GT" else np.less(v2, threshold)
-    has = None
-    if mode != "EVALUATION_MISSING_DATA_INACTIVE":
-        # ... or, for ACTIVE (violates) and NO_OP (does not break the window), has no data
-        has = ~np.isnan(v2)
-        np.logical_or(per, ~has, out=per)
-    # retest window: all k ticks ending at t pass (and t >= k - 1)
-    if k == 1:
-        met = per
-    else:
-        met = np.zeros(v2.shape, dtype=bool)
-        if k <= n_t:
-            met[:, k - 1 :] = _rolling_all(per, k)
-    closed = None
-    if has is not None:
-        if mode == "EVALUATION_MISSING_DATA_NO_OP":
-            last_data = _carry_index(has)
-            src = np.maximum(last_data, 0)
-            met = np.take_along_axis(met, src, axis=1) & (last_data >= 0)
-        closed = np.zeros(v2.shape, dtype=bool)
-        if auto_close_s and auto_close_s > 0:
-            # closed at t iff no data in (t-m, t] and some data at or before t-m
-            m = math.ceil(auto_close_s / tick_s)
-            if m < n_t:
-                seen = np.logical_or.accumulate(has[:, : n_t - m], axis=1)
-                closed[:, m:] = _rolling_all(~has[:, 1:], m) & seen
-                met &= ~closed
+    hold = math.ceil(auto_close_s / tick_s) if auto_close_s and auto_close_s > 0 else 0
+    met, closed = condition_state(v2, threshold, cmp_ == "COMPARISON_GT", k, mode, hold)
     if one_d:
         return met[0], (None if closed is None else closed[0])
     return met, closed
@@ -749,85 +705,6 @@ def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
     if n_groups == 0:
         return np.zeros(met.shape[1], dtype=bool)
     return n_met * 100.0 >= trigger.percent * n_groups
-
-
-#: rows x ticks per block of the state machine: block temporaries stay small (heap, cache)
-_BLOCK_CELLS = 65_536
-
-
-def _blocked_condition_met(
-    v2: np.ndarray,
-    comparison: str,
-    threshold: float,
-    duration_s: int,
-    missing_data: str | None,
-    auto_close_s: int | None,
-    tick_s: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`condition_met` over blocks of rows (rows are independent) into one output.
-
-    Whole-matrix temporaries would each be a fresh allocation of groups x ticks, paid in page
-    faults and memory traffic; per block they stay in cache and are recycled by the heap.
-    """
-    n_g, n_t = v2.shape
-    block = max(1, _BLOCK_CELLS // max(n_t, 1))
-    if n_g <= block:
-        return condition_met(
-            v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
-        )
-    met = np.empty((n_g, n_t), dtype=bool)
-    closed: np.ndarray | None = None
-    for a in range(0, n_g, block):
-        b = min(n_g, a + block)
-        mb, cb = condition_met(
-            v2[a:b], comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
-        )
-        met[a:b] = mb
-        if cb is not None:
-            if closed is None:
-                closed = np.empty((n_g, n_t), dtype=bool)
-            closed[a:b] = cb
-    return met, closed
-
-
-def _runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True per row of ``met`` (groups x ticks), found block by block of rows."""
-    n_g, n_t = met.shape
-    block = max(1, _BLOCK_CELLS // max(n_t, 1))
-    if n_g <= block:
-        return _runs_block(met)
-    parts = []
-    for a in range(0, n_g, block):
-        g, t_open, t_close = _runs_block(met[a : a + block])
-        if g.size:
-            parts.append((g + a, t_open, t_close))
-    if not parts:
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty, empty
-    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))  # type: ignore[return-value]
-
-
-def _runs_block(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``.
-
-    The close tick is the first tick after the run (``n_ticks`` if it lasts to the end). One
-    pass over the flattened rows finds the changes; changes across row boundaries are ignored
-    and runs starting at tick 0 / reaching the end are added from the first/last column.
-    """
-    n_g, n_t = met.shape
-    empty = np.empty(0, dtype=np.intp)
-    if n_g == 0 or n_t == 0:
-        return empty, empty, empty
-    flat = np.ascontiguousarray(met).reshape(-1)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # flat position of the changed tick
-    change = change[change % n_t != 0]  # a row start is not a transition
-    is_open = flat[change]
-    starts = np.flatnonzero(met[:, 0]) * n_t  # runs open at tick 0
-    ends = (np.flatnonzero(met[:, -1]) + 1) * n_t  # runs still open at the last tick
-    opens = np.sort(np.concatenate([change[is_open], starts]))
-    closes = np.sort(np.concatenate([change[~is_open], ends]))
-    g = opens // n_t
-    return g, opens - g * n_t, closes - g * n_t
 
 
 def _run_peaks(
@@ -908,14 +785,14 @@ def incidents_from_values(
     if v2.shape[1] != t.size:
         raise EvaluationError(f"values have {v2.shape[1]} ticks, ticks has {t.size}")
     _check_grid(t, tick_s)
-    met, closed = _blocked_condition_met(
+    met, closed = condition_met(
         v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
     )
     if trigger is not None and (trigger.percent is not None or (trigger.count or 1) > 1):
         met &= _trigger_mask(met, trigger)[None, :]
     is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
     lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
-    g_open, t_open, t_close = _runs(met)
+    g_open, t_open, t_close = met_runs(met)
     peaks = _run_peaks(v2, g_open, t_open, t_close, is_gt)
     n_t = v2.shape[1]
     held = _held_at_close(v2, closed, g_open, t_close, auto_close_s, tick_s)

@@ -262,6 +262,9 @@ def _align_kernel(
     buf: np.ndarray,
     deque: np.ndarray,
     hist: np.ndarray,
+    exc: np.ndarray,
+    work: np.ndarray,
+    networks: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:  # pragma: no cover - compiled (tested through align_scalar against brute force)
     n_t = lo.size
     nan = np.nan
@@ -274,12 +277,13 @@ def _align_kernel(
             b = hi[k]
             out[k] = values[b - 1] if b > lo[k] else nan
     elif how == _PCT:
-        _percentiles(values, lo, hi, q, direct, out, buf)
+        net_a, net_b, net_off = networks
+        _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, net_a, net_b, net_off)
     elif how in (_MAX, _MIN):
         m = _common_count(lo, hi, direct, hist)
         if m > 0 and values.size >= m:
             _runs_of(values, m, how, buf)
-        _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, deque)
+        _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, deque, exc)
     else:
         m = _common_count(lo, hi, direct, hist)
         if m > 0 and values.size >= m:
@@ -287,7 +291,33 @@ def _align_kernel(
             if how == _MEAN:  # the same division as sum / count, once per start point
                 for i in range(values.size - m + 1):
                     buf[i] /= m
-        _sums(values, lo, hi, m, direct, how == _MEAN, out, buf)
+        _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, exc)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _common_windows(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    m: int,
+    n_values: int,
+    buf: np.ndarray,
+    out: np.ndarray,
+    exc: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    # out[k] = buf[lo[k]] for the windows of m points; the others are listed in exc[:count]
+    # (branch-free: irregular data would make a branch per window mispredict)
+    count = 0
+    if m == 0 or n_values < m:
+        for k in range(lo.size):
+            exc[k] = k
+        return lo.size
+    last = n_values - m
+    for k in range(lo.size):
+        a = lo[k]
+        out[k] = buf[min(a, last)]
+        exc[count] = k
+        count += hi[k] - a != m
+    return count
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -300,20 +330,20 @@ def _sums(
     mean: bool,
     out: np.ndarray,
     buf: np.ndarray,
+    exc: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     # buf[a]: the sum (mean) of the m points from a; other windows are summed here
     acc = 0.0  # wide windows: running sum of values[s_a:s_b], updates since recomputed
     s_a = 0
     s_b = 0
     updates = 0
-    for k in range(lo.size):
+    for j in range(_common_windows(lo, hi, m, values.size, buf, out, exc)):
+        k = exc[j]
         a = lo[k]
         b = hi[k]
         w = b - a
         if w == 0:
             s = np.nan
-        elif w == m:
-            s = buf[a]
         elif w <= direct:
             s = values[a]
             for i in range(a + 1, b):
@@ -333,7 +363,7 @@ def _sums(
             s_a = a
             s_b = b
             s = acc
-        if mean and w != m:
+        if mean:
             s /= w
         out[k] = s
 
@@ -349,18 +379,18 @@ def _extremes(
     out: np.ndarray,
     buf: np.ndarray,
     deque: np.ndarray,
+    exc: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     head = 0  # wide windows: deque[head:tail] = indices of decreasing (MAX) candidates
     tail = 0
     pushed = 0
-    for k in range(lo.size):
+    for j in range(_common_windows(lo, hi, m, values.size, buf, out, exc)):
+        k = exc[j]
         a = lo[k]
         b = hi[k]
         w = b - a
         if w == 0:
             s = np.nan
-        elif w == m:
-            s = buf[a]
         elif w <= direct:
             s = values[a]
             for i in range(a + 1, b):
@@ -395,6 +425,81 @@ def _interp(srt: np.ndarray, w: int, q: float) -> float:  # pragma: no cover - c
     return srt[f] + (srt[c] - srt[f]) * (rank - f)
 
 
+def _sorting_network(n: int) -> list[tuple[int, int]]:
+    """Comparators ``(i, j)``, ``i < j``, of Batcher's odd-even merge sort for ``n`` inputs.
+
+    Built for the next power of two; comparators touching an index ``>= n`` are dropped,
+    which is valid as if the missing inputs were ``+inf`` (such a comparator never swaps).
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    out: list[tuple[int, int]] = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        out.append((a, b))
+            k //= 2
+        p *= 2
+    return out
+
+
+def _networks(direct: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorting networks for 0 .. direct inputs, flattened: network ``n`` is the comparators
+    ``(net_a[i], net_b[i])`` for ``i`` in ``offsets[n] .. offsets[n + 1] - 1``."""
+    nets = [_sorting_network(n) for n in range(direct + 1)]
+    offsets = np.cumsum([0] + [len(x) for x in nets]).astype(np.int64)
+    flat = [c for net in nets for c in net]
+    net_a = np.array([c[0] for c in flat], dtype=np.int64)
+    net_b = np.array([c[1] for c in flat], dtype=np.int64)
+    return net_a, net_b, offsets
+
+
+_NETWORKS = _networks(DIRECT_POINTS)
+
+#: start points per block of the sorted columns (m x block values stay in cache)
+_BLOCK = 1024
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _percentile_runs(
+    values: np.ndarray, m: int, q: float, net_a: np.ndarray, net_b: np.ndarray, buf: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    # buf[i] = percentile q of values[i : i + m]: the m points of every start i as m columns,
+    # sorted together by a compare-exchange network (min/max over whole columns: vectorised,
+    # and it only moves values, so the order statistics are exact), then interpolated with
+    # the reference's float operations
+    n_out = values.size - m + 1
+    rank = q / 100.0 * (m - 1)
+    f = math.floor(rank)
+    c = min(f + 1, m - 1)
+    frac = rank - f
+    cols = np.empty((m, _BLOCK))
+    for i0 in range(0, n_out, _BLOCK):
+        n_b = min(_BLOCK, n_out - i0)
+        for j in range(m):
+            col = cols[j]
+            for i in range(n_b):
+                col[i] = values[i0 + i + j]
+        for ci in range(net_a.size):
+            ra = cols[net_a[ci]]
+            rb = cols[net_b[ci]]
+            for i in range(n_b):
+                x = ra[i]
+                y = rb[i]
+                ra[i] = min(x, y)
+                rb[i] = max(x, y)
+        rf = cols[f]
+        rc = cols[c]
+        for i in range(n_b):
+            buf[i0 + i] = rf[i] + (rc[i] - rf[i]) * frac
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _percentiles(
     values: np.ndarray,
@@ -403,13 +508,24 @@ def _percentiles(
     q: float,
     direct: int,
     out: np.ndarray,
+    buf: np.ndarray,
     work: np.ndarray,
+    hist: np.ndarray,
+    exc: np.ndarray,
+    net_a: np.ndarray,
+    net_b: np.ndarray,
+    net_off: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    m = _common_count(lo, hi, direct, hist)
+    if m > 0 and values.size >= m:
+        lo_net, hi_net = net_off[m], net_off[m + 1]
+        _percentile_runs(values, m, q, net_a[lo_net:hi_net], net_b[lo_net:hi_net], buf)
     small = np.empty(direct)
-    m = 0  # wide windows: work[:m] holds values[p_a:p_b] sorted
+    n_sorted = 0  # wide windows: work[:n_sorted] holds values[p_a:p_b] sorted
     p_a = 0
     p_b = 0
-    for k in range(lo.size):
+    for e in range(_common_windows(lo, hi, m, values.size, buf, out, exc)):
+        k = exc[e]
         a = lo[k]
         b = hi[k]
         w = b - a
@@ -426,7 +542,7 @@ def _percentiles(
             out[k] = _interp(small, w, q)
         else:
             if a >= p_b:  # disjoint from the sorted window: start again from [a, a)
-                m = 0
+                n_sorted = 0
                 p_a = a
                 p_b = a
             for i in range(p_a, a):  # remove the leaving points
@@ -434,17 +550,17 @@ def _percentiles(
                 j = 0
                 while work[j] < x:
                     j += 1
-                for r in range(j, m - 1):
+                for r in range(j, n_sorted - 1):
                     work[r] = work[r + 1]
-                m -= 1
+                n_sorted -= 1
             for i in range(p_b, b):  # insert the entering points
                 x = values[i]
-                j = m
+                j = n_sorted
                 while j > 0 and work[j - 1] > x:
                     work[j] = work[j - 1]
                     j -= 1
                 work[j] = x
-                m += 1
+                n_sorted += 1
             p_a = a
             p_b = b
             out[k] = _interp(work, w, q)
@@ -479,5 +595,8 @@ def align_scalar(
         sc.get("stat_buf", n),
         sc.get("stat_deque", n, np.int64),
         sc.get("stat_hist", DIRECT_POINTS + 2, np.int64),
+        sc.get("stat_exc", lo.size, np.int64),
+        sc.get("stat_work", n) if how == "percentile" else sc.get("stat_work", 0),
+        _NETWORKS,
     )
     return out

@@ -1,0 +1,116 @@
+"""Condition state and incident runs of the evaluator, compiled with numba (one pass per group).
+
+:func:`condition_state` is the duration/missing-data/auto_close state machine documented in
+:mod:`ctscan_ops.alerting.engine.evaluator` ("Condition state per group"), walked tick by tick
+per group: a run length of violating ticks replaces the rolling "all k ticks" window, a carried
+flag the NO_OP look-back, a count of ticks without data the auto_close hold. One read of the
+values and one write of the state matrices, nothing per tick materialised; in numpy the same
+took a dozen whole-matrix operations. :func:`met_runs` lists the runs of met ticks (incidents).
+Compiled like :mod:`ctscan_ops.alerting.engine.windows` (``cache=True``, see there).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["MODES", "condition_state", "met_runs"]
+
+#: missing-data modes of :func:`condition_state`
+MODES = {
+    "EVALUATION_MISSING_DATA_INACTIVE": 0,
+    "EVALUATION_MISSING_DATA_ACTIVE": 1,
+    "EVALUATION_MISSING_DATA_NO_OP": 2,
+}
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _state_kernel(
+    v2: np.ndarray,
+    threshold: float,
+    is_gt: bool,
+    k: int,
+    mode: int,
+    hold: int,
+    met: np.ndarray,
+    closed: np.ndarray,
+) -> None:  # pragma: no cover - compiled (tested through condition_met against the reference)
+    n_g, n_t = v2.shape
+    for g in range(n_g):
+        run = 0  # violating (or, ACTIVE/NO_OP, no-data) ticks ending here
+        carried = False  # NO_OP: state at the last tick with data
+        no_data = 0  # ticks without data ending here
+        seen = False  # some tick with data so far
+        for t in range(n_t):
+            x = v2[g, t]
+            has = x == x
+            p = (x > threshold) if is_gt else (x < threshold)  # False for NaN
+            if mode != 0 and not has:
+                p = True
+            run = run + 1 if p else 0
+            m = run >= k
+            if mode == 2:
+                if has:
+                    carried = m
+                m = carried
+            if mode != 0:
+                no_data = 0 if has else no_data + 1
+                # held closed: no data in (t - hold, t] and some data at or before t - hold
+                c = hold > 0 and no_data >= hold and seen
+                closed[g, t] = c
+                m = m and not c
+            seen = seen or has
+            met[g, t] = m
+
+
+def condition_state(
+    values: np.ndarray, threshold: float, is_gt: bool, k: int, mode: str, hold: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(met, closed)`` for ``values`` (groups x ticks): met = the ``k`` ticks ending here all
+    violate (per the missing-data ``mode``) and not held closed; ``closed`` = the auto_close
+    hold of ``hold`` ticks (0: none), None for INACTIVE (it never changes ``met`` there)."""
+    v2 = np.ascontiguousarray(values, dtype=np.float64)
+    code = MODES[mode]
+    met = np.empty(v2.shape, dtype=np.bool_)
+    closed = np.empty(v2.shape if code else (0, 0), dtype=np.bool_)
+    _state_kernel(v2, float(threshold), bool(is_gt), int(k), code, int(hold), met, closed)
+    return met, (closed if code else None)
+
+
+@numba.njit(cache=True, nogil=True)
+def _runs_kernel(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # pragma: no cover - compiled (tested through met_runs against a scan)
+    n_g, n_t = met.shape
+    count = 0
+    for g in range(n_g):
+        prev = False
+        for t in range(n_t):
+            x = met[g, t]
+            count += x and not prev
+            prev = x
+    grp = np.empty(count, dtype=np.int64)
+    opens = np.empty(count, dtype=np.int64)
+    closes = np.empty(count, dtype=np.int64)
+    i = 0
+    for g in range(n_g):
+        prev = False
+        for t in range(n_t):
+            x = met[g, t]
+            if x and not prev:
+                grp[i] = g
+                opens[i] = t
+            elif prev and not x:
+                closes[i] = t
+                i += 1
+            prev = x
+        if prev:
+            closes[i] = n_t
+            i += 1
+    return grp, opens, closes
+
+
+def met_runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``,
+    by group then time; the close tick is the first tick after the run (``n_ticks`` if the
+    run lasts to the end)."""
+    return _runs_kernel(np.ascontiguousarray(met, dtype=np.bool_))
