@@ -6,6 +6,7 @@ import math
 from dataclasses import fields
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -399,3 +400,24 @@ def test_run_peaks_of_many_runs_equal_brute_force() -> None:
             assert (math.isnan(want) and math.isnan(pk)) or want == pk
             assert met[r, a:e].all() and (a == 0 or not met[r, a - 1])
             assert e == met.shape[1] or not met[r, e]
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (1, 1), (2, 7), (7, 1000)])
+def test_met_runs_equal_a_scan(shape) -> None:
+    """Runs of met ticks equal a plain scan, also when there are more runs than the kernel's
+    first guess of room (7 x 1000 alternating-ish ticks: ~1,750 runs)."""
+    met = np.random.default_rng(5).random(shape) < 0.5
+    want = []
+    for g in range(shape[0]):
+        t = 0
+        while t < shape[1]:
+            if met[g, t]:
+                e = t
+                while e < shape[1] and met[g, e]:
+                    e += 1
+                want.append((g, t, e))
+                t = e
+            else:
+                t += 1
+    grp, opens, closes = met_runs(met)
+    assert list(zip(grp.tolist(), opens.tolist(), closes.tolist(), strict=True)) == want

@@ -78,39 +78,44 @@ def condition_state(
 
 
 @numba.njit(cache=True, nogil=True)
-def _runs_kernel(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # pragma: no cover - compiled (tested through met_runs against a scan)
+def _runs_kernel(
+    met: np.ndarray, grp: np.ndarray, opens: np.ndarray, closes: np.ndarray
+) -> int:  # pragma: no cover - compiled (tested through met_runs against a scan)
+    # records the runs while they fit in the arrays; returns their number in any case
     n_g, n_t = met.shape
-    count = 0
+    cap = grp.size
+    n = 0
     for g in range(n_g):
         prev = False
         for t in range(n_t):
             x = met[g, t]
-            count += x and not prev
-            prev = x
-    grp = np.empty(count, dtype=np.int64)
-    opens = np.empty(count, dtype=np.int64)
-    closes = np.empty(count, dtype=np.int64)
-    i = 0
-    for g in range(n_g):
-        prev = False
-        for t in range(n_t):
-            x = met[g, t]
-            if x and not prev:
-                grp[i] = g
-                opens[i] = t
-            elif prev and not x:
-                closes[i] = t
-                i += 1
-            prev = x
+            if x != prev:
+                if n < cap:
+                    if x:
+                        grp[n] = g
+                        opens[n] = t
+                    else:
+                        closes[n] = t
+                n += not x
+                prev = x
         if prev:
-            closes[i] = n_t
-            i += 1
-    return grp, opens, closes
+            if n < cap:
+                closes[n] = n_t
+            n += 1
+    return n
 
 
 def met_runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``,
     by group then time; the close tick is the first tick after the run (``n_ticks`` if the
     run lasts to the end)."""
-    return _runs_kernel(np.ascontiguousarray(met, dtype=np.bool_))
+    m = np.ascontiguousarray(met, dtype=np.bool_)
+    cap = 1024 + 8 * m.shape[0]
+    while True:  # one pass unless there are more than `cap` runs
+        grp = np.empty(cap, dtype=np.int64)
+        opens = np.empty(cap, dtype=np.int64)
+        closes = np.empty(cap, dtype=np.int64)
+        n = _runs_kernel(m, grp, opens, closes)
+        if n <= cap:
+            return grp[:n], opens[:n], closes[:n]
+        cap = n

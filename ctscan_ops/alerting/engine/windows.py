@@ -63,7 +63,7 @@ class WindowScratch:
     its page faults every time)."""
 
     def __init__(self) -> None:
-        self._bufs: dict[tuple[str, str], np.ndarray] = {}
+        self._bufs: dict[str, np.ndarray] = {}
         self._steps: dict[tuple[int, int, float, float, float], float | None] = {}
 
     def grid_step(self, ticks: np.ndarray, period: float) -> float | None:
@@ -76,11 +76,10 @@ class WindowScratch:
         return self._steps[key]
 
     def get(self, name: str, n: int, dtype: type = np.float64) -> np.ndarray:
-        key = (name, np.dtype(dtype).str)
-        buf = self._bufs.get(key)
+        """Buffer ``name`` (always of the same ``dtype``) as an array of ``n`` items."""
+        buf = self._bufs.get(name)
         if buf is None or buf.size < n:
-            buf = np.empty(max(n, 16), dtype=dtype)
-            self._bufs[key] = buf
+            buf = self._bufs[name] = np.empty(max(n, 16), dtype=dtype)
         return buf[:n]
 
 
@@ -127,7 +126,7 @@ def _segment_bounds(
         s = math.ceil(d * inv)
         s -= 1.0 if d <= (s - 1.0) * step else 0.0
         s += 1.0 if d > s * step else 0.0
-        seg[i] = int(min(max(s, 0.0), ftop))
+        seg[i] = np.int32(min(max(s, 0.0), ftop))
     c[:] = 0
     for i in range(n):
         c[seg[i]] += 1
@@ -198,7 +197,7 @@ def window_bounds(
         m = round(period / step)
         top = n_t + m
         c = sc.get("bounds_c", top + 1, np.int64)
-        seg = sc.get("bounds_seg", t.size, np.int64)
+        seg = sc.get("bounds_seg", t.size, np.int32)
         _segment_bounds(t, float(tk[0]) - float(period), float(step), top, seg, c)
         return c[:n_t], c[m : m + n_t]
     if tk.size > 1 and bool(np.any(tk[1:] < tk[:-1])):
@@ -217,9 +216,9 @@ def _common_count(
     lo: np.ndarray, hi: np.ndarray, direct: int, hist: np.ndarray
 ) -> int:  # pragma: no cover - compiled
     # the most frequent number of points among windows of 1 .. direct points (0: none), from
-    # every 16th window (a hint for speed only: any answer gives the same values)
+    # every 32nd window (a hint for speed only: any answer gives the same values)
     hist[:] = 0
-    for k in range(0, lo.size, 16):
+    for k in range(0, lo.size, 32):
         hist[min(hi[k] - lo[k], direct + 1)] += 1
     best = 0
     best_n = 0
@@ -234,7 +233,9 @@ def _common_count(
 def _runs_of(
     values: np.ndarray, m: int, how: int, buf: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    # buf[i] = sum/max/min of values[i : i + m], accumulated left to right (vectorised loops)
+    # buf[i] = sum/mean/max/min of values[i : i + m], accumulated left to right (vectorised)
+    # (MEAN: the sums divided by m, the same division as sum / count, once per start point;
+    # m == 1 needs none: x / 1 == x)
     n_out = values.size - m + 1
     for i in range(n_out):
         buf[i] = values[i]
@@ -245,6 +246,9 @@ def _runs_of(
         elif how == _MIN:
             for i in range(n_out):
                 buf[i] = min(buf[i], values[i + j])
+        elif how == _MEAN and j == m - 1:
+            for i in range(n_out):
+                buf[i] = (buf[i] + values[i + j]) / m
         else:
             for i in range(n_out):
                 buf[i] += values[i + j]
@@ -287,10 +291,7 @@ def _align_kernel(
     else:
         m = _common_count(lo, hi, direct, hist)
         if m > 0 and values.size >= m:
-            _runs_of(values, m, _SUM, buf)
-            if how == _MEAN:  # the same division as sum / count, once per start point
-                for i in range(values.size - m + 1):
-                    buf[i] /= m
+            _runs_of(values, m, how, buf)
         _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, exc)
 
 
@@ -595,7 +596,7 @@ def align_scalar(
         sc.get("stat_buf", n),
         sc.get("stat_deque", n, np.int64),
         sc.get("stat_hist", DIRECT_POINTS + 2, np.int64),
-        sc.get("stat_exc", lo.size, np.int64),
+        sc.get("stat_exc", lo.size, np.int32),
         sc.get("stat_work", n) if how == "percentile" else sc.get("stat_work", 0),
         _NETWORKS,
     )
