@@ -946,3 +946,37 @@ def merge_issues(items: Iterable[SeriesIssues]) -> SeriesIssues:
         for k, v in it.as_dict().items():
             setattr(total, k, getattr(total, k) + v)
     return total
+
+
+def warm_kernels() -> float:
+    """Compile (or load from numba's cache) every compiled kernel of the evaluator by
+    evaluating a tiny condition per aligner family and missing-data mode; returns seconds.
+
+    An image build runs it once so its processes load machine code instead of compiling it
+    (see :mod:`ctscan_ops.alerting.engine.windows`, "Compilation")."""
+    import time
+
+    t0 = time.perf_counter()
+    ticks = make_ticks(1_700_000_040, 1_700_000_040 + 600)
+    ts = TimeSeries("m", ticks - 7.0, np.arange(ticks.size, dtype=float))
+    for aligner in (
+        "ALIGN_MEAN",
+        "ALIGN_MAX",
+        "ALIGN_COUNT",
+        "ALIGN_NEXT_OLDER",
+        "ALIGN_PERCENTILE_99",
+    ):
+        for mode in ("EVALUATION_MISSING_DATA_INACTIVE", "EVALUATION_MISSING_DATA_NO_OP"):
+            cond = Condition(
+                filter='metric.type="m"',
+                aggregations=(Aggregation(120, aligner, "REDUCE_NONE", ()),),
+                comparison="COMPARISON_GT",
+                threshold_value=1.0,
+                duration_s=60,
+                evaluation_missing_data=mode,
+            )
+            evaluate(cond, [ts], float(ticks[0]), float(ticks[-1]), auto_close_s=120)
+    # the pointer walk (grids the segment path declines) and a trigger over groups
+    window_bounds(ts.times, ticks + 0.5, 120.0)
+    met_runs(np.zeros((1, 2), dtype=bool))
+    return time.perf_counter() - t0

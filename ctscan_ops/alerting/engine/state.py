@@ -6,13 +6,14 @@ per group: a run length of violating ticks replaces the rolling "all k ticks" wi
 flag the NO_OP look-back, a count of ticks without data the auto_close hold. One read of the
 values and one write of the state matrices, nothing per tick materialised; in numpy the same
 took a dozen whole-matrix operations. :func:`met_runs` lists the runs of met ticks (incidents).
-Compiled like :mod:`ctscan_ops.alerting.engine.windows` (``cache=True``, see there).
+Compiled like :mod:`ctscan_ops.alerting.engine.windows` (see "Compilation" there).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from ctscan_ops.alerting.engine.jit import kernel
 
 __all__ = ["MODES", "condition_state", "met_runs"]
 
@@ -24,7 +25,7 @@ MODES = {
 }
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _state_kernel(
     v2: np.ndarray,
     threshold: float,
@@ -77,7 +78,7 @@ def condition_state(
     return met, (closed if code else None)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _runs_kernel(
     met: np.ndarray, grp: np.ndarray, opens: np.ndarray, closes: np.ndarray
 ) -> int:  # pragma: no cover - compiled (tested through met_runs against a scan)

@@ -28,18 +28,20 @@ Statistics (:func:`align_scalar`)
     buffer (wider windows keep the window sorted, removing leaving and inserting entering points)
     and interpolate with the reference's float operations (rank ``q/100 * (n-1)``).
 
-Compilation: ``@numba.njit(cache=True)``. The first call of a process loads the machine code
-from numba's cache: ``__pycache__`` next to this file, or ``NUMBA_CACHE_DIR`` when set (the
-image sets it: site-packages is not writable there). Without a usable cache every process
-compiles the kernels once (see ``benchmarks/README.md`` for the cost).
+Compilation: :func:`ctscan_ops.alerting.engine.jit.kernel` (numba, cached on disk). The first
+call of a process loads the machine code from numba's cache (``__pycache__`` next to this file,
+or ``NUMBA_CACHE_DIR`` when set); without a cache every process compiles the kernels once.
+:func:`ctscan_ops.alerting.engine.evaluator.warm_kernels` fills the cache (an image build runs
+it). Figures in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ctscan_ops.alerting.engine.jit import kernel
 
 __all__ = [
     "DIRECT_POINTS",
@@ -86,7 +88,7 @@ class WindowScratch:
 # --------------------------------------------------------------------------- clean-up check
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _is_clean(times: np.ndarray, values: np.ndarray) -> bool:  # pragma: no cover - compiled
     n = times.size
     ok = True
@@ -111,7 +113,7 @@ def is_clean(times: np.ndarray, values: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- window bounds
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _segment_bounds(
     times: np.ndarray, base: float, step: float, top: int, seg: np.ndarray, c: np.ndarray
 ) -> None:  # pragma: no cover - compiled (tested through window_bounds)
@@ -136,7 +138,7 @@ def _segment_bounds(
         c[j] = acc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _pointer_bounds(
     times: np.ndarray, ticks: np.ndarray, period: float, lo: np.ndarray, hi: np.ndarray
 ) -> None:  # pragma: no cover - compiled (tested through window_bounds)
@@ -211,7 +213,7 @@ def window_bounds(
 # --------------------------------------------------------------------------- statistics
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _common_count(
     lo: np.ndarray, hi: np.ndarray, direct: int, hist: np.ndarray
 ) -> int:  # pragma: no cover - compiled
@@ -229,7 +231,7 @@ def _common_count(
     return best
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _runs_of(
     values: np.ndarray, m: int, how: int, buf: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -254,7 +256,7 @@ def _runs_of(
                 buf[i] += values[i + j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _align_kernel(
     values: np.ndarray,
     lo: np.ndarray,
@@ -295,7 +297,7 @@ def _align_kernel(
         _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, exc)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _common_windows(
     lo: np.ndarray,
     hi: np.ndarray,
@@ -321,7 +323,7 @@ def _common_windows(
     return count
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _sums(
     values: np.ndarray,
     lo: np.ndarray,
@@ -369,7 +371,7 @@ def _sums(
         out[k] = s
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _extremes(
     values: np.ndarray,
     lo: np.ndarray,
@@ -418,7 +420,7 @@ def _extremes(
         out[k] = s
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _interp(srt: np.ndarray, w: int, q: float) -> float:  # pragma: no cover - compiled
     rank = q / 100.0 * (w - 1)
     f = math.floor(rank)
@@ -467,7 +469,7 @@ _NETWORKS = _networks(DIRECT_POINTS)
 _BLOCK = 1024
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _percentile_runs(
     values: np.ndarray, m: int, q: float, net_a: np.ndarray, net_b: np.ndarray, buf: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -501,7 +503,7 @@ def _percentile_runs(
             buf[i0 + i] = rf[i] + (rc[i] - rf[i]) * frac
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _percentiles(
     values: np.ndarray,
     lo: np.ndarray,
