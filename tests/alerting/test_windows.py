@@ -195,3 +195,28 @@ def test_wide_running_sum_stays_close_after_a_huge_value_leaves():
 )
 def test_is_clean(times, values, clean):
     assert is_clean(np.array(times, dtype=float), np.array(values, dtype=float)) is clean
+
+
+def test_kernels_compile_without_a_cache_location(monkeypatch):
+    """Where numba has no writable cache location it refuses ``cache=True`` at import; the
+    kernels are then compiled without a cache, with a warning naming NUMBA_CACHE_DIR."""
+    import numba
+
+    from ctscan_ops.alerting.engine import jit
+
+    real = numba.njit
+
+    def njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jit.numba, "njit", njit)
+    monkeypatch.setattr(jit, "_warned", False)
+
+    def add_one(x):
+        return x + 1.0
+
+    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
+        f = jit.kernel(add_one)
+    assert f(2.0) == 3.0

@@ -79,21 +79,18 @@ Messy input (see :mod:`ctscan_ops.alerting.engine.series`): out-of-order points 
 duplicates keep the last written point, NaN/inf points are no data; all are counted in
 ``EvaluationResult.issues``.
 
-Floating point: windows of at most 16 points (:mod:`ctscan_ops.alerting.engine.windows`) sum left to
-right in time order, bit-identical to the reference's ``sum()``; wider windows add
-per-tick-interval sums (or, for windows longer than 16 ticks and for irregular grids, take
-differences of prefix sums): exact for integer and dyadic values, otherwise within
-``n * eps * max|prefix|`` of the direct sum.
+Floating point: scalar windows of at most 16 points (:mod:`ctscan_ops.alerting.engine.windows`)
+sum left to right in time order, bit-identical to the reference's ``sum()``; wider windows keep
+a running sum recomputed directly every window length of updates: exact for integer and dyadic
+values, otherwise within about ``3 n eps max|partial sum|`` of the direct sum. Distribution
+windows take differences of prefix sums of bucket counts (exact for counts).
 
 Performance (issue 14; ``benchmarks/bench_evaluator.py`` measures it against one numpy pass):
-window bounds come from one count of points per tick interval; when no window holds more than
-16 points, every aligner (SUM, DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER, PERCENTILE_*)
-is a table over the points read with ONE gather per tick (see :mod:`windows`), all
-temporaries in reused scratch buffers (a fresh array of a few hundred KiB costs more in page
-faults than its arithmetic); REDUCE_NONE values are written straight into the rows of one
-matrix; the duration/trigger state machine runs over blocks of rows that stay in cache;
-incidents are built without the dataclass constructor. Wider windows use the segment
-(per-tick-interval) path or per-window index ranges.
+scalar alignment and the duration/missing-data/auto_close state machine are numba kernels, one
+compiled pass per series or group (:mod:`~ctscan_ops.alerting.engine.windows`,
+:mod:`~ctscan_ops.alerting.engine.state`); REDUCE_NONE values are written straight into the
+rows of one matrix; incidents are built without the dataclass constructor. A process pays
+numba's import and JIT start once (:func:`warm_kernels` fills the on-disk cache).
 """
 
 from __future__ import annotations

@@ -233,27 +233,30 @@ def _common_count(
 
 @kernel
 def _runs_of(
-    values: np.ndarray, m: int, how: int, buf: np.ndarray
+    values: np.ndarray, m: int, how: int, run: np.ndarray, prev: np.ndarray, mean: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    # buf[i] = sum/mean/max/min of values[i : i + m], accumulated left to right (vectorised)
-    # (MEAN: the sums divided by m, the same division as sum / count, once per start point;
-    # m == 1 needs none: x / 1 == x)
-    n_out = values.size - m + 1
-    for i in range(n_out):
-        buf[i] = values[i]
+    # run[i] = sum/max/min of values[i : i + m], accumulated left to right (vectorised loops),
+    # prev[i] the same of m - 1 points (the step before), and for MEAN mean[i] = run[i] / m
+    # (the same division as sum / count, once per start point)
+    n = values.size
+    for i in range(n):
+        run[i] = values[i]
     for j in range(1, m):
+        if j == m - 1:
+            for i in range(n - m + 2):
+                prev[i] = run[i]
         if how == _MAX:
-            for i in range(n_out):
-                buf[i] = max(buf[i], values[i + j])
+            for i in range(n - j):
+                run[i] = max(run[i], values[i + j])
         elif how == _MIN:
-            for i in range(n_out):
-                buf[i] = min(buf[i], values[i + j])
-        elif how == _MEAN and j == m - 1:
-            for i in range(n_out):
-                buf[i] = (buf[i] + values[i + j]) / m
+            for i in range(n - j):
+                run[i] = min(run[i], values[i + j])
         else:
-            for i in range(n_out):
-                buf[i] += values[i + j]
+            for i in range(n - j):
+                run[i] += values[i + j]
+    if how == _MEAN:
+        for i in range(n - m + 1):
+            mean[i] = run[i] / m
 
 
 @kernel
@@ -270,6 +273,7 @@ def _align_kernel(
     hist: np.ndarray,
     exc: np.ndarray,
     work: np.ndarray,
+    buf2: np.ndarray,
     networks: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:  # pragma: no cover - compiled (tested through align_scalar against brute force)
     n_t = lo.size
@@ -286,15 +290,15 @@ def _align_kernel(
         net_a, net_b, net_off = networks
         _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, net_a, net_b, net_off)
     elif how in (_MAX, _MIN):
-        m = _common_count(lo, hi, direct, hist)
-        if m > 0 and values.size >= m:
-            _runs_of(values, m, how, buf)
-        _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, deque, exc)
+        m = _common_count(lo, hi, direct, hist)  # (0: no runs, every window reduced apart)
+        if m > 0:
+            _runs_of(values, m, how, buf, work, buf2)
+        _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, work, deque, exc)
     else:
         m = _common_count(lo, hi, direct, hist)
-        if m > 0 and values.size >= m:
-            _runs_of(values, m, how, buf)
-        _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, exc)
+        if m > 0:
+            _runs_of(values, m, how, buf, work, buf2)
+        _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, work, buf2, exc)
 
 
 @kernel
@@ -332,21 +336,28 @@ def _sums(
     direct: int,
     mean: bool,
     out: np.ndarray,
-    buf: np.ndarray,
+    run: np.ndarray,
+    prev: np.ndarray,
+    means: np.ndarray,
     exc: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # buf[a]: the sum (mean) of the m points from a; other windows are summed here
+    # windows of m points read run (means); m + 1 points: run + the next point (the same
+    # left-to-right additions); m - 1 points: prev; others are summed here
     acc = 0.0  # wide windows: running sum of values[s_a:s_b], updates since recomputed
     s_a = 0
     s_b = 0
     updates = 0
-    for j in range(_common_windows(lo, hi, m, values.size, buf, out, exc)):
+    for j in range(_common_windows(lo, hi, m, values.size, means if mean else run, out, exc)):
         k = exc[j]
         a = lo[k]
         b = hi[k]
         w = b - a
         if w == 0:
             s = np.nan
+        elif m > 0 and w == m + 1:
+            s = run[a] + values[a + m]
+        elif m > 1 and w == m - 1:
+            s = prev[a]
         elif w <= direct:
             s = values[a]
             for i in range(a + 1, b):
@@ -380,20 +391,26 @@ def _extremes(
     m: int,
     direct: int,
     out: np.ndarray,
-    buf: np.ndarray,
+    run: np.ndarray,
+    prev: np.ndarray,
     deque: np.ndarray,
     exc: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    # as _sums: windows of m, m + 1 and m - 1 points read the runs
     head = 0  # wide windows: deque[head:tail] = indices of decreasing (MAX) candidates
     tail = 0
     pushed = 0
-    for j in range(_common_windows(lo, hi, m, values.size, buf, out, exc)):
+    for j in range(_common_windows(lo, hi, m, values.size, run, out, exc)):
         k = exc[j]
         a = lo[k]
         b = hi[k]
         w = b - a
         if w == 0:
             s = np.nan
+        elif m > 0 and w == m + 1:
+            s = max(run[a], values[a + m]) if is_max else min(run[a], values[a + m])
+        elif m > 1 and w == m - 1:
+            s = prev[a]
         elif w <= direct:
             s = values[a]
             for i in range(a + 1, b):
@@ -599,7 +616,8 @@ def align_scalar(
         sc.get("stat_deque", n, np.int64),
         sc.get("stat_hist", DIRECT_POINTS + 2, np.int64),
         sc.get("stat_exc", lo.size, np.int32),
-        sc.get("stat_work", n) if how == "percentile" else sc.get("stat_work", 0),
+        sc.get("stat_work", n),
+        sc.get("stat_buf2", n if how == "mean" else 0),
         _NETWORKS,
     )
     return out
