@@ -67,6 +67,7 @@ class WindowScratch:
     def __init__(self) -> None:
         self._bufs: dict[str, np.ndarray] = {}
         self._steps: dict[tuple[int, int, float, float, float], float | None] = {}
+        self._kit: tuple[np.ndarray, ...] | None = None
 
     def grid_step(self, ticks: np.ndarray, period: float) -> float | None:
         """:func:`_integral_grid` of ``ticks``, checked once per tick array and period."""
@@ -76,6 +77,23 @@ class WindowScratch:
         if key not in self._steps:
             self._steps[key] = _integral_grid(ticks, float(period))
         return self._steps[key]
+
+    def stat_buffers(self, n: int, n_t: int) -> tuple[np.ndarray, ...]:
+        """The statistic kernels' buffers for ``n`` points and ``n_t`` windows (at least that
+        large; the kernels index only what they need): 3 float and 1 int64 of ``n``, the
+        window list (int32) of ``n_t``, the window-size histogram."""
+        kit = self._kit
+        if kit is None or kit[0].size < n or kit[3].size < n_t:
+            n, n_t = max(n, 16), max(n_t, 16)
+            kit = self._kit = (
+                np.empty(n),
+                np.empty(n),
+                np.empty(n),
+                np.empty(n_t, dtype=np.int32),
+                np.empty(n, dtype=np.int64),
+                np.empty(DIRECT_POINTS + 2, dtype=np.int64),
+            )
+        return kit
 
     def get(self, name: str, n: int, dtype: type = np.float64) -> np.ndarray:
         """Buffer ``name`` (always of the same ``dtype``) as an array of ``n`` items."""
@@ -93,7 +111,7 @@ def _is_clean(times: np.ndarray, values: np.ndarray) -> bool:  # pragma: no cove
     n = times.size
     ok = True
     for i in range(n):
-        # finite: x - x is 0 for finite x, NaN for NaN and +-inf
+        # finite: x - x is 0 for finite x, NaN for NaN and +-inf (branch-free: vectorised)
         ok &= (times[i] - times[i] == 0.0) & (values[i] - values[i] == 0.0)
     for i in range(1, n):
         ok &= times[i] > times[i - 1]
@@ -274,7 +292,6 @@ def _align_kernel(
     exc: np.ndarray,
     work: np.ndarray,
     buf2: np.ndarray,
-    networks: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:  # pragma: no cover - compiled (tested through align_scalar against brute force)
     n_t = lo.size
     nan = np.nan
@@ -287,8 +304,7 @@ def _align_kernel(
             b = hi[k]
             out[k] = values[b - 1] if b > lo[k] else nan
     elif how == _PCT:
-        net_a, net_b, net_off = networks
-        _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, net_a, net_b, net_off)
+        _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, _NET_A, _NET_B, _NET_OFF)
     elif how in (_MAX, _MIN):
         m = _common_count(lo, hi, direct, hist)  # (0: no runs, every window reduced apart)
         if m > 0:
@@ -480,7 +496,8 @@ def _networks(direct: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return net_a, net_b, offsets
 
 
-_NETWORKS = _networks(DIRECT_POINTS)
+#: (numba freezes global arrays into the compiled code as constants)
+_NET_A, _NET_B, _NET_OFF = _networks(DIRECT_POINTS)
 
 #: start points per block of the sorted columns (m x block values stay in cache)
 _BLOCK = 1024
@@ -599,11 +616,10 @@ def align_scalar(
     ``out`` (NaN where the window is empty). ``lo`` and ``hi`` ascending (as
     :func:`window_bounds` gives them for ascending ticks), ``values`` finite; ``q`` is the
     percentile for ``how="percentile"``."""
-    sc = scratch or WindowScratch()
     v = np.ascontiguousarray(values, dtype=np.float64)
     if out.shape != lo.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError("align_scalar: out must be a contiguous float64 array shaped as lo")
-    n = v.size
+    run, work, means, exc, deque, hist = (scratch or WindowScratch()).stat_buffers(v.size, lo.size)
     _align_kernel(
         v,
         np.ascontiguousarray(lo, dtype=np.int64),
@@ -612,12 +628,11 @@ def align_scalar(
         float(q),
         DIRECT_POINTS,
         out,
-        sc.get("stat_buf", n),
-        sc.get("stat_deque", n, np.int64),
-        sc.get("stat_hist", DIRECT_POINTS + 2, np.int64),
-        sc.get("stat_exc", lo.size, np.int32),
-        sc.get("stat_work", n),
-        sc.get("stat_buf2", n if how == "mean" else 0),
-        _NETWORKS,
+        run,
+        deque,
+        hist,
+        exc,
+        work,
+        means,
     )
     return out
