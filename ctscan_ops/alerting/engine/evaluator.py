@@ -114,9 +114,15 @@ from ctscan_ops.alerting.catalog import (
     normalize_missing_data,
 )
 from ctscan_ops.alerting.engine.filters import parse_filter
-from ctscan_ops.alerting.engine.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
+from ctscan_ops.alerting.engine.series import (
+    PreparedSeries,
+    SeriesIssues,
+    TimeSeries,
+    prepare,
+    unchecked,
+)
 from ctscan_ops.alerting.engine.state import condition_state, met_runs
-from ctscan_ops.alerting.engine.windows import WindowScratch, align_scalar, window_bounds
+from ctscan_ops.alerting.engine.windows import WindowScratch, align_series, window_bounds
 
 __all__ = [
     "TICK_S",
@@ -277,9 +283,9 @@ def _align(
     ticks: np.ndarray,
     sc: WindowScratch | None = None,
     out: np.ndarray | None = None,
-) -> _Aligned:
+) -> _Aligned | None:
     """Per-series alignment of one prepared series onto the tick grid (scalar values are
-    written into ``out`` when given)."""
+    written into ``out`` when given); None if ``ps`` was unchecked and is not clean."""
     src = ps.source
     aligner = agg.per_series_aligner
     period = float(agg.alignment_period_s or TICK_S)
@@ -322,10 +328,14 @@ def _align(
     how = _SCALAR_STAT.get(aligner)
     if how is None:
         raise EvaluationError(f"{src.name}: aligner {aligner} is not supported")
-    sc = sc or WindowScratch()
-    lo, hi = window_bounds(ps.times, ticks, period, sc)
     row = np.empty(ticks.size) if out is None else out
-    align_scalar(ps.values, lo, hi, how, row, _PERCENTILE.get(aligner, 0.0), sc)
+    if not align_series(
+        ps.times, ps.values, ticks, period, how, row, _PERCENTILE.get(aligner, 0.0), sc
+    ):
+        if ps.verified:  # (prepare's output is clean: cannot happen)
+            raise EvaluationError(f"{src.name}: prepared points are not clean")
+        return None
+    ps.verified = True
     if aligner == "ALIGN_RATE":
         np.divide(row, period, out=row)
     return _Aligned(labels, values=row)
@@ -437,12 +447,20 @@ class _PrepareCache:
         self.scratch = WindowScratch()
 
     def get(self, ts: TimeSeries | PreparedSeries) -> PreparedSeries:
+        """The prepared series; scalar GAUGE/DELTA series come unchecked (the alignment
+        kernels check them while reading them, and :meth:`checked` prepares them if needed)."""
         if isinstance(ts, PreparedSeries):
             return ts
         key = id(ts)
         if key not in self._cache:
-            self._cache[key] = prepare(ts)
+            self._cache[key] = unchecked(ts) or prepare(ts)
         return self._cache[key]
+
+    def checked(self, ps: PreparedSeries) -> PreparedSeries:
+        """``ps`` cleaned by :func:`prepare` (its source was not clean)."""
+        out = prepare(ps.source)
+        self._cache[id(ps.source)] = out
+        return out
 
 
 def _aggregate(
@@ -466,10 +484,14 @@ def _aggregate(
         if not any(p.is_distribution for p in prepared)
         else None
     )
-    items = [
-        _align(p, aggs[0], ticks, cache.scratch, out=None if rows is None else rows[i])
-        for i, p in enumerate(prepared)
-    ]
+    items = []
+    for i, p in enumerate(prepared):
+        row = None if rows is None else rows[i]
+        item = _align(p, aggs[0], ticks, cache.scratch, out=row)
+        if item is None:  # an unchecked series that is not clean: prepare it, align again
+            item = _align(cache.checked(p), aggs[0], ticks, cache.scratch, out=row)
+        assert item is not None
+        items.append(item)
     for i, agg in enumerate(aggs):
         items = _apply_reducer(items, agg, f"{where}.aggregations[{i}]")
     return items

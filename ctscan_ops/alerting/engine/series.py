@@ -42,6 +42,7 @@ __all__ = [
     "exponential_bounds",
     "linear_bounds",
     "prepare",
+    "unchecked",
 ]
 
 METRIC_KINDS = ("GAUGE", "DELTA", "CUMULATIVE")
@@ -164,6 +165,9 @@ class PreparedSeries:
     counts: np.ndarray | None = None  # (n, B) distribution series
     sums: np.ndarray | None = None  # (n,) distribution sample sums
     issues: SeriesIssues = field(default_factory=SeriesIssues)
+    #: False: the source's arrays as given, not yet checked to be clean (see
+    #: :func:`unchecked`); the evaluator's kernels check while they read them
+    verified: bool = True
 
     @property
     def is_distribution(self) -> bool:
@@ -237,6 +241,18 @@ def prepare(series: TimeSeries) -> PreparedSeries:
     if kind == "CUMULATIVE":
         return _cumulative_scalar(series, tt, v, starts, issues)
     return PreparedSeries(series, tt, kind, values=v, issues=issues)
+
+
+def unchecked(series: TimeSeries) -> PreparedSeries | None:
+    """The scalar GAUGE/DELTA ``series`` as a :class:`PreparedSeries` of its own arrays,
+    ``verified=False``: what :func:`prepare` returns for it if it is clean, without the check
+    (a caller that checks while reading the points anyway calls :func:`prepare` when they are
+    not). None for series that always need converting (CUMULATIVE, distributions)."""
+    if series.is_distribution or series.metric_kind == "CUMULATIVE" or series.values is None:
+        return None
+    return PreparedSeries(
+        series, series.times, series.metric_kind, values=series.values, verified=False
+    )
 
 
 def _prepared_clean(series: TimeSeries, issues: SeriesIssues) -> PreparedSeries:

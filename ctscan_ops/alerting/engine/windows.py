@@ -48,6 +48,7 @@ __all__ = [
     "HOW",
     "WindowScratch",
     "align_scalar",
+    "align_series",
     "is_clean",
     "window_bounds",
 ]
@@ -134,19 +135,26 @@ def is_clean(times: np.ndarray, values: np.ndarray) -> bool:
 @kernel
 def _segment_bounds(
     times: np.ndarray, base: float, step: float, top: int, seg: np.ndarray, c: np.ndarray
-) -> None:  # pragma: no cover - compiled (tested through window_bounds)
+) -> bool:  # pragma: no cover - compiled (tested through window_bounds)
     # c[j] = points in segments <= j (segment 0: at or before base; top: after the last tick)
     # segment j is (base + (j-1) step, base + j step]: s = ceil((x - base) / step) by a
-    # multiplication, corrected by exact comparisons with the segment's edges (integral values)
+    # multiplication, corrected by exact comparisons with the segment's edges (integral values).
+    # Returns whether the times are finite and strictly increasing (the bounds are only valid
+    # then; any input stays in bounds: a NaN time counts in segment 0).
     n = times.size
     inv = 1.0 / step
     ftop = float(top)
+    ok = True
     for i in range(n):  # (branch-free: vectorised)
         d = times[i] - base
+        ok &= d - d == 0.0
         s = math.ceil(d * inv)
         s -= 1.0 if d <= (s - 1.0) * step else 0.0
         s += 1.0 if d > s * step else 0.0
+        s = s if s == s else 0.0
         seg[i] = np.int32(min(max(s, 0.0), ftop))
+    for i in range(1, n):
+        ok &= times[i] > times[i - 1]
     c[:] = 0
     for i in range(n):
         c[seg[i]] += 1
@@ -154,13 +162,20 @@ def _segment_bounds(
     for j in range(top + 1):
         acc += c[j]
         c[j] = acc
+    return ok
 
 
 @kernel
 def _pointer_bounds(
     times: np.ndarray, ticks: np.ndarray, period: float, lo: np.ndarray, hi: np.ndarray
-) -> None:  # pragma: no cover - compiled (tested through window_bounds)
+) -> bool:  # pragma: no cover - compiled (tested through window_bounds)
+    # returns whether the times are finite and strictly increasing, as _segment_bounds
     n = times.size
+    ok = True
+    for i in range(n):
+        ok &= times[i] - times[i] == 0.0
+    for i in range(1, n):
+        ok &= times[i] > times[i - 1]
     a = 0
     b = 0
     for k in range(ticks.size):
@@ -172,6 +187,7 @@ def _pointer_bounds(
             a += 1
         lo[k] = a
         hi[k] = b
+    return ok
 
 
 def _integral_grid(ticks: np.ndarray, period: float) -> float | None:
@@ -194,20 +210,10 @@ def _integral_grid(ticks: np.ndarray, period: float) -> float | None:
     return step
 
 
-def window_bounds(
-    times: np.ndarray,
-    ticks: np.ndarray,
-    period: float,
-    scratch: WindowScratch | None = None,
-    step: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``[lo, hi)``: index range of the points with end time in ``(t - period, t]`` per tick.
-
-    ``times`` sorted ascending, ``ticks`` ascending. ``step`` is the result of the grid check
-    (computed when None; pass ``0`` to force the pointer walk). The arrays are views of
-    ``scratch`` buffers when it is given (valid until its next use).
-    """
-    sc = scratch or WindowScratch()
+def _bounds(
+    times: np.ndarray, ticks: np.ndarray, period: float, sc: WindowScratch, step: float | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`window_bounds` and whether ``times`` were finite and strictly increasing."""
     t = np.ascontiguousarray(times, dtype=np.float64)
     tk = np.ascontiguousarray(ticks, dtype=np.float64)
     n_t = tk.size
@@ -218,13 +224,33 @@ def window_bounds(
         top = n_t + m
         c = sc.get("bounds_c", top + 1, np.int64)
         seg = sc.get("bounds_seg", t.size, np.int32)
-        _segment_bounds(t, float(tk[0]) - float(period), float(step), top, seg, c)
-        return c[:n_t], c[m : m + n_t]
+        ok = _segment_bounds(t, float(tk[0]) - float(period), float(step), top, seg, c)
+        return c[:n_t], c[m : m + n_t], ok
     if tk.size > 1 and bool(np.any(tk[1:] < tk[:-1])):
         raise ValueError("window_bounds: ticks must be ascending")
     lo = sc.get("bounds_lo", n_t, np.int64)
     hi = sc.get("bounds_hi", n_t, np.int64)
-    _pointer_bounds(t, tk, float(period), lo, hi)
+    ok = _pointer_bounds(t, tk, float(period), lo, hi)
+    return lo, hi, ok
+
+
+def window_bounds(
+    times: np.ndarray,
+    ticks: np.ndarray,
+    period: float,
+    scratch: WindowScratch | None = None,
+    step: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[lo, hi)``: index range of the points with end time in ``(t - period, t]`` per tick.
+
+    ``times`` finite and strictly increasing (ValueError otherwise), ``ticks`` ascending.
+    ``step`` is the result of the grid check (computed when None; pass ``0`` to force the
+    pointer walk). The arrays are views of ``scratch`` buffers when it is given (valid until
+    its next use).
+    """
+    lo, hi, ok = _bounds(times, ticks, period, scratch or WindowScratch(), step)
+    if not ok:
+        raise ValueError("window_bounds: times must be finite and strictly increasing")
     return lo, hi
 
 
@@ -252,13 +278,19 @@ def _common_count(
 @kernel
 def _runs_of(
     values: np.ndarray, m: int, how: int, run: np.ndarray, prev: np.ndarray, mean: np.ndarray
-) -> None:  # pragma: no cover - compiled
+) -> bool:  # pragma: no cover - compiled
     # run[i] = sum/max/min of values[i : i + m], accumulated left to right (vectorised loops),
     # prev[i] the same of m - 1 points (the step before), and for MEAN mean[i] = run[i] / m
-    # (the same division as sum / count, once per start point)
+    # (the same division as sum / count, once per start point). The first loop also checks
+    # that every value is finite: False (nothing else computed) if not.
     n = values.size
+    ok = True
     for i in range(n):
-        run[i] = values[i]
+        x = values[i]
+        run[i] = x
+        ok &= x - x == 0.0
+    if not ok:
+        return False
     for j in range(1, m):
         if j == m - 1:
             for i in range(n - m + 2):
@@ -275,6 +307,7 @@ def _runs_of(
     if how == _MEAN:
         for i in range(n - m + 1):
             mean[i] = run[i] / m
+    return True
 
 
 @kernel
@@ -292,9 +325,25 @@ def _align_kernel(
     exc: np.ndarray,
     work: np.ndarray,
     buf2: np.ndarray,
-) -> None:  # pragma: no cover - compiled (tested through align_scalar against brute force)
+    verify: bool,
+) -> bool:  # pragma: no cover - compiled (tested through align_scalar against brute force)
+    # returns False, out undefined, if verify and some value is not finite (else True)
     n_t = lo.size
     nan = np.nan
+    if how in (_SUM, _MEAN, _MAX, _MIN):
+        m = _common_count(lo, hi, direct, hist)  # (0: no runs, every window reduced apart)
+        if m > 0:
+            if not _runs_of(values, m, how, buf, work, buf2):  # (checks while copying)
+                return False
+        elif verify and not _all_finite(values):
+            return False
+        if how in (_MAX, _MIN):
+            _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, work, deque, exc)
+        else:
+            _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, work, buf2, exc)
+        return True
+    if verify and not _all_finite(values):
+        return False
     if how == _COUNT:
         for k in range(n_t):
             w = hi[k] - lo[k]
@@ -303,18 +352,17 @@ def _align_kernel(
         for k in range(n_t):
             b = hi[k]
             out[k] = values[b - 1] if b > lo[k] else nan
-    elif how == _PCT:
-        _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, _NET_A, _NET_B, _NET_OFF)
-    elif how in (_MAX, _MIN):
-        m = _common_count(lo, hi, direct, hist)  # (0: no runs, every window reduced apart)
-        if m > 0:
-            _runs_of(values, m, how, buf, work, buf2)
-        _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, work, deque, exc)
     else:
-        m = _common_count(lo, hi, direct, hist)
-        if m > 0:
-            _runs_of(values, m, how, buf, work, buf2)
-        _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, work, buf2, exc)
+        _percentiles(values, lo, hi, q, direct, out, buf, work, hist, exc, _NET_A, _NET_B, _NET_OFF)
+    return True
+
+
+@kernel
+def _all_finite(values: np.ndarray) -> bool:  # pragma: no cover - compiled
+    ok = True
+    for i in range(values.size):  # (branch-free: vectorised)
+        ok &= values[i] - values[i] == 0.0
+    return ok
 
 
 @kernel
@@ -619,8 +667,14 @@ def align_scalar(
     v = np.ascontiguousarray(values, dtype=np.float64)
     if out.shape != lo.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError("align_scalar: out must be a contiguous float64 array shaped as lo")
+    if (
+        lo.shape != hi.shape
+        or int(np.max(hi, initial=0)) > v.size
+        or int(np.min(lo, initial=0)) < 0
+    ):
+        raise ValueError("align_scalar: lo/hi must be index ranges of values")
     run, work, means, exc, deque, hist = (scratch or WindowScratch()).stat_buffers(v.size, lo.size)
-    _align_kernel(
+    if not _align_kernel(
         v,
         np.ascontiguousarray(lo, dtype=np.int64),
         np.ascontiguousarray(hi, dtype=np.int64),
@@ -634,5 +688,51 @@ def align_scalar(
         exc,
         work,
         means,
-    )
+        True,
+    ):
+        raise ValueError("align_scalar: values must be finite")
     return out
+
+
+def align_series(
+    times: np.ndarray,
+    values: np.ndarray,
+    ticks: np.ndarray,
+    period: float,
+    how: str,
+    out: np.ndarray,
+    q: float = 0.0,
+    scratch: WindowScratch | None = None,
+) -> bool:
+    """:func:`window_bounds` and :func:`align_scalar` of one series into ``out``, checking on
+    the way (for the cost of a few comparisons in loops that read the points anyway) that the
+    times are finite and strictly increasing and the values finite: False (``out``
+    undefined) if not, for a caller that has not cleaned the series yet."""
+    sc = scratch or WindowScratch()
+    lo, hi, ok = _bounds(times, ticks, period, sc, None)
+    if not ok:
+        return False
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    if v.size != np.size(times):
+        raise ValueError(f"align_series: {v.size} values for {np.size(times)} times")
+    if out.shape != lo.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError("align_series: out must be a contiguous float64 array shaped as ticks")
+    run, work, means, exc, deque, hist = sc.stat_buffers(v.size, lo.size)
+    return bool(
+        _align_kernel(
+            v,
+            lo,
+            hi,
+            HOW[how],
+            float(q),
+            DIRECT_POINTS,
+            out,
+            run,
+            deque,
+            hist,
+            exc,
+            work,
+            means,
+            True,
+        )
+    )
