@@ -22,6 +22,7 @@ from ctscan_ops.alerting.engine.windows import (
     DIRECT_POINTS,
     WindowScratch,
     align_scalar,
+    align_series,
     is_clean,
     window_bounds,
 )
@@ -220,3 +221,75 @@ def test_kernels_compile_without_a_cache_location(monkeypatch):
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
         f = jit.kernel(add_one)
     assert f(2.0) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("times", "values"),
+    [
+        ([T0 + 1, T0 + 61, T0 + 30], [1.0, 2.0, 3.0]),  # out of order
+        ([T0 + 1, T0 + 61, T0 + 61], [1.0, 2.0, 3.0]),  # duplicate time
+        ([T0 + 1, math.nan, T0 + 121], [1.0, 2.0, 3.0]),
+        ([T0 + 1, T0 + 61, math.inf], [1.0, 2.0, 3.0]),
+        ([T0 + 1, T0 + 61, T0 + 121], [1.0, math.nan, 3.0]),
+        ([T0 + 1, T0 + 61, T0 + 121], [1.0, 2.0, -math.inf]),
+    ],
+)
+@pytest.mark.parametrize("how", ["mean", "max", "count", "last", "percentile"])
+@pytest.mark.parametrize("pointer_walk", [False, True])
+def test_unclean_points_are_detected_on_the_way(times, values, how, pointer_walk):
+    """align_series checks what prepare would clean while it reads the points: it answers
+    False for every kind of unclean input (and the public kernels refuse it)."""
+    t = np.array(times)
+    v = np.array(values)
+    ticks = T0 + 60.0 * np.arange(4) + (0.5 if pointer_walk else 0.0)
+    assert align_series(t, v, ticks, 120.0, how, np.empty(4), 50.0) is False
+    clean_times = bool(np.all(np.isfinite(t)) and np.all(np.diff(t) > 0))
+    if not clean_times:
+        with pytest.raises(ValueError, match="strictly increasing"):
+            window_bounds(t, ticks, 120.0)
+    else:
+        lo, hi = window_bounds(t, ticks, 120.0)
+        with pytest.raises(ValueError, match="finite"):
+            align_scalar(v, lo, hi, how, np.empty(4), 50.0)
+
+
+def test_evaluator_prepares_unclean_series_and_reports_their_issues():
+    """The evaluator hands series to the kernels unchecked; an unclean one is then prepared
+    (sorted, last write wins, NaN dropped) and its issues reported, with the reference's
+    values."""
+    from ctscan_ops.alerting.catalog import Aggregation, Condition
+    from ctscan_ops.alerting.engine.evaluator import aligned_condition_values, evaluate
+    from ctscan_ops.alerting.engine.reference import reference_values
+    from ctscan_ops.alerting.engine.series import TimeSeries
+
+    ticks = T0 + 60.0 * np.arange(6)
+    dirty = TimeSeries(
+        "m",
+        np.array([T0 + 61, T0 + 1, T0 + 121, T0 + 121, T0 + 181, T0 + 241]),
+        np.array([2.0, 1.0, 5.0, 3.0, math.nan, 4.0]),
+        metric_labels={"s": "dirty"},
+    )
+    clean = TimeSeries("m", T0 + 60.0 * np.arange(6) - 5, np.arange(6.0), metric_labels={"s": "c"})
+    cond = Condition(
+        filter='metric.type="m"',
+        aggregations=(Aggregation(120, "ALIGN_MEAN", "REDUCE_NONE", ()),),
+        comparison="COMPARISON_GT",
+        threshold_value=2.9,
+        duration_s=0,
+    )
+    got = aligned_condition_values(cond, [dirty, clean], ticks)
+    want = reference_values(cond, [dirty, clean], ticks)
+    assert [g.labels for g in got] == [lab for lab, _ in want]
+    for g, (_, w) in zip(got, want, strict=True):
+        expect = [math.nan if x is None else x for x in w]
+        assert all(_same(a, b) for a, b in zip(g.values.tolist(), expect, strict=True))
+    res = evaluate(cond, [dirty, clean], float(ticks[0]), float(ticks[-1]), warmup=False)
+    assert res.issues == {
+        dirty.name: {
+            "out_of_order": 1,
+            "duplicates": 1,
+            "non_finite": 1,
+            "counter_resets": 0,
+            "baseline_points": 0,
+        }
+    }
