@@ -1,32 +1,40 @@
-"""Rolling-window kernels of the evaluator, compiled with numba (one pass per series).
+"""Rolling-window kernels of the evaluator, compiled with numba (a few passes per series).
 
 The aligned value at tick ``t`` is a statistic of the points with end time in ``(t - P, t]``
-(see :mod:`ctscan_ops.alerting.engine.evaluator`). Two steps per series, each one compiled loop
-over memory that stays in cache, writing the statistic straight into the caller's output row:
+(see :mod:`ctscan_ops.alerting.engine.evaluator`). Per series, compiled loops over memory that
+stays in cache write the statistic straight into the caller's output row (in numpy the same
+took ~15 whole-array passes, each a memory round trip; hence numba):
 
 Window bounds (:func:`window_bounds`)
-    ``[lo, hi)`` index ranges of the sorted points. On a regular grid of integral ticks with
-    ``P`` a multiple of the step, point ``x`` lies in segment ``ceil((x - (t_0 - P)) / step)``
-    and window ``k`` is segments ``k+1 .. k+m``: one count per segment and a running total give
-    ``lo = C[k]``, ``hi = C[k+m]`` (no search). ``x - (t_0 - P)`` is exact (Sterbenz) and a
-    segment edge is an exact multiple of the step, so this decides ``t - P < x <= t`` exactly as
-    the reference's comparisons. Any other ascending grid walks two pointers with those
-    comparisons.
+    ``[lo, hi)`` index ranges of the sorted points. On a regular grid of integral, epoch-like
+    ticks with ``P`` a multiple of the step, point ``x`` lies in segment
+    ``ceil((x - (t_0 - P)) / step)`` and window ``k`` is segments ``k+1 .. k+m``: one count per
+    segment and a running total give ``lo = C[k]``, ``hi = C[k+m]`` (no search).
+    ``x - (t_0 - P)`` is exact (Sterbenz) and a segment edge an exact multiple of the step, so
+    this decides ``t - P < x <= t`` exactly as the reference's comparisons. Any other ascending
+    grid walks two pointers with those comparisons.
 
 Statistics (:func:`align_scalar`)
     COUNT and NEXT_OLDER read the bounds. SUM/MEAN (DELTA and RATE are sums) and MAX/MIN: most
     windows of a series hold the same number ``m`` of points (one per minute, 5 minutes...);
     the statistic of every run of ``m`` consecutive points is built for all start points with
-    ``m - 1`` whole-array (vectorised) steps, accumulated left to right, and such a window reads
-    it at ``lo``; a window of another size up to :data:`DIRECT_POINTS` points is reduced
-    directly, left to right. Sums are therefore bit-identical to the reference's ``sum()``.
-    Wider windows (more than :data:`DIRECT_POINTS` points) keep a running sum (add entering
+    ``m - 1`` vectorised steps, accumulated left to right, and such a window reads it at ``lo``
+    (branch-free; the other windows are listed on the way). A window of ``m + 1`` points adds
+    its last point to the run, one of ``m - 1`` reads the step before; any other window of up
+    to :data:`DIRECT_POINTS` points is reduced directly, left to right. Sums are therefore
+    bit-identical to the reference's ``sum()``. Wider windows keep a running sum (add entering
     points, subtract leaving ones), recomputed directly once it has seen as many updates as the
     window has points: exact for integer and dyadic values, otherwise within about
     ``3 n eps max|partial sum|`` of the direct sum; MAX/MIN over them keep a monotonic deque.
-    Percentiles sort each window of up to :data:`DIRECT_POINTS` points by insertion into a small
-    buffer (wider windows keep the window sorted, removing leaving and inserting entering points)
-    and interpolate with the reference's float operations (rank ``q/100 * (n-1)``).
+    Percentiles of the common size sort the ``m`` columns of all start points together with a
+    compare-exchange network (min/max over whole columns); other windows of up to
+    :data:`DIRECT_POINTS` points sort by insertion, wider ones keep the window sorted (remove
+    leaving, insert entering points); all interpolate with the reference's float operations.
+
+Clean input (:func:`align_series`)
+    The kernels check, in the loops that read the points anyway, that times are finite and
+    strictly increasing and values finite; the evaluator hands them series unchecked and
+    prepares (sorts, de-duplicates, drops non-finite points of) only those that are not.
 
 Compilation: :func:`ctscan_ops.alerting.engine.jit.kernel` (numba, cached on disk). The first
 call of a process loads the machine code from numba's cache (``__pycache__`` next to this file,
