@@ -160,6 +160,8 @@ def main() -> None:
         ("ALIGN_SUM 300s", condition("ALIGN_SUM", 300, threshold=4.25)),
         ("ALIGN_COUNT 300s", condition("ALIGN_COUNT", 300, threshold=5.5)),
         ("ALIGN_NEXT_OLDER 60s", condition("ALIGN_NEXT_OLDER", 60)),
+        ("ALIGN_DELTA 300s (DELTA series)", condition("ALIGN_DELTA", 300, threshold=4.25)),
+        ("ALIGN_RATE 300s (CUMULATIVE series)", condition("ALIGN_RATE", 300, threshold=0.0142)),
         ("ALIGN_MEAN 60s + REDUCE_MAX", condition("ALIGN_MEAN", 60, "REDUCE_MAX")),
         ("ALIGN_MAX 300s", condition("ALIGN_MAX", 300, threshold=0.95)),
         ("ALIGN_MIN 300s", condition("ALIGN_MIN", 300)),
@@ -173,11 +175,22 @@ def main() -> None:
         f"  {'case':<34} {'whole s':>8} {'passes':>7} {'stage1':>7} {'1st run':>8}"
         "  points/s   incidents"
     )
+    # the same points as DELTA series, and as CUMULATIVE counters (prepare converts those)
+    kinds = {
+        "DELTA": [
+            TimeSeries("m", s.times, s.values, s.metric_labels, metric_kind="DELTA") for s in series
+        ],
+        "CUMULATIVE": [
+            TimeSeries("m", s.times, np.cumsum(s.values), s.metric_labels, metric_kind="CUMULATIVE")
+            for s in series
+        ],
+    }
     for name, cond in cases:
         runs, stage1 = [], []
         n_inc = 0
+        case_series = next((v for k, v in kinds.items() if f"({k} series)" in name), series)
         for _ in range(args.repeat):
-            secs, n_inc = run_once(cond, series, ticks, stage1)
+            secs, n_inc = run_once(cond, case_series, ticks, stage1)
             runs.append(secs)
         # the machine is shared: the pass is measured again next to each case (best of both)
         t_case = min(

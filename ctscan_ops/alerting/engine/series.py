@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctscan_ops.alerting.engine.jit import kernel
 from ctscan_ops.alerting.engine.windows import is_clean
 
 __all__ = [
@@ -278,6 +279,20 @@ def _prepared_clean(series: TimeSeries, issues: SeriesIssues) -> PreparedSeries:
     return PreparedSeries(series, tt, series.metric_kind, values=v, issues=issues)
 
 
+@kernel
+def _counter_deltas(
+    v: np.ndarray, starts: np.ndarray, has_starts: bool, out: np.ndarray
+) -> int:  # pragma: no cover - compiled (tested through prepare against the reference)
+    # out[i - 1] = v[i] - v[i - 1], or v[i] on a reset (decrease or changed start time);
+    # returns the number of resets
+    resets = 0
+    for i in range(1, v.size):
+        reset = (v[i] < v[i - 1]) | (has_starts and starts[i] != starts[i - 1])
+        out[i - 1] = v[i] if reset else v[i] - v[i - 1]
+        resets += reset
+    return resets
+
+
 def _cumulative_scalar(
     series: TimeSeries,
     tt: np.ndarray,
@@ -286,12 +301,11 @@ def _cumulative_scalar(
     issues: SeriesIssues,
 ) -> PreparedSeries:
     if v.size:
-        reset = np.zeros(v.size, dtype=bool)
-        reset[1:] = v[1:] < v[:-1]
-        if starts is not None:
-            reset[1:] |= starts[1:] != starts[:-1]
-        d = np.where(reset[1:], v[1:], v[1:] - v[:-1])
-        issues.counter_resets = int(reset[1:].sum())
+        d = np.empty(v.size - 1)
+        st = np.ascontiguousarray(starts, dtype=np.float64) if starts is not None else v[:0]
+        issues.counter_resets = int(
+            _counter_deltas(np.ascontiguousarray(v, dtype=np.float64), st, starts is not None, d)
+        )
         issues.baseline_points = 1
         v, tt = d, tt[1:]
     return PreparedSeries(series, tt, "DELTA", values=v, issues=issues)
