@@ -1,4 +1,4 @@
-"""Offline evaluator of Cloud Monitoring metric-threshold conditions (vectorised numpy).
+"""Offline evaluator of Cloud Monitoring metric-threshold conditions (numpy + numba kernels).
 
 GCP has no dry run or backtest for alert policies; this module recomputes, from raw points,
 what a ``MetricThreshold`` condition would have done at every evaluation tick.
