@@ -75,17 +75,18 @@ class WindowScratch:
 
     def __init__(self) -> None:
         self._bufs: dict[str, np.ndarray] = {}
-        self._steps: dict[tuple[int, int, float, float, float], float | None] = {}
+        self._steps: dict[tuple[int, float], tuple[np.ndarray, float | None]] = {}
         self._kit: tuple[np.ndarray, ...] | None = None
 
     def grid_step(self, ticks: np.ndarray, period: float) -> float | None:
         """:func:`_integral_grid` of ``ticks``, checked once per tick array and period."""
         if ticks.size == 0:
             return None
-        key = (id(ticks), ticks.size, float(ticks[0]), float(ticks[-1]), float(period))
-        if key not in self._steps:
-            self._steps[key] = _integral_grid(ticks, float(period))
-        return self._steps[key]
+        key = (id(ticks), float(period))
+        hit = self._steps.get(key)
+        if hit is None or hit[0] is not ticks:  # (the array is kept: its id is not reused)
+            hit = self._steps[key] = (ticks, _integral_grid(ticks, float(period)))
+        return hit[1]
 
     def stat_buffers(self, n: int, n_t: int) -> tuple[np.ndarray, ...]:
         """The statistic kernels' buffers for ``n`` points and ``n_t`` windows (at least that
@@ -226,7 +227,7 @@ def _bounds(
     tk = np.ascontiguousarray(ticks, dtype=np.float64)
     n_t = tk.size
     if step is None:
-        step = sc.grid_step(ticks, float(period))
+        step = sc.grid_step(tk, float(period))
     if step:
         m = round(period / step)
         top = n_t + m
