@@ -183,7 +183,10 @@ def test_cumulative_reset_detected_by_start_time() -> None:
         metric_kind="CUMULATIVE",
         start_times=np.array([T0, T0, T0 + 150.0]),  # restarted at +150 s, counted 20 since
     )
-    assert prepare(s).values.tolist() == [2, 20]
+    p = prepare(s)
+    assert p.values.tolist() == [2, 20]
+    assert p.times.tolist() == [T0 + 120, T0 + 180]  # the first point is the baseline
+    assert (p.issues.counter_resets, p.issues.baseline_points) == (1, 1)
 
 
 def test_duplicates_out_of_order_and_nan() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +22,7 @@ from ctscan_ops.alerting.engine.evaluator import (
 )
 from ctscan_ops.alerting.engine.reference import reference_evaluate
 from ctscan_ops.alerting.engine.series import TimeSeries
+from ctscan_ops.alerting.engine.state import met_runs
 
 T0 = 1_700_000_040  # an epoch multiple of 60 s
 BOUNDS = [1.0, 2.0, 4.0, 8.0, 16.0]
@@ -212,9 +213,7 @@ def dist_case(draw):
     return cond, series, make_ticks(T0, T0 + 60 * (n_ticks - 1)), auto_close
 
 
-def _check(
-    cond: Condition, series: list[TimeSeries], ticks: np.ndarray, auto_close, block_cells=None
-) -> None:
+def _check(cond: Condition, series: list[TimeSeries], ticks: np.ndarray, auto_close) -> None:
     ref = reference_evaluate(cond, series, ticks, auto_close)
     groups = aligned_condition_values(cond, series, ticks)
     assert [g.labels for g in groups] == ref["labels"]
@@ -226,17 +225,16 @@ def _check(
         assume(not near.any())
     vals = np.array([g.values for g in groups]) if groups else np.empty((0, ticks.size))
     assert np.array_equal(stack_values(groups, ticks.size), vals, equal_nan=True)
-    with patch.object(evaluator, "_BLOCK_CELLS", block_cells or evaluator._BLOCK_CELLS):
-        met, incidents = incidents_from_values(
-            vals,
-            ticks,
-            cond.comparison,
-            cond.threshold_value,
-            cond.duration_s,
-            cond.evaluation_missing_data,
-            auto_close,
-            trigger=cond.trigger,
-        )
+    met, incidents = incidents_from_values(
+        vals,
+        ticks,
+        cond.comparison,
+        cond.threshold_value,
+        cond.duration_s,
+        cond.evaluation_missing_data,
+        auto_close,
+        trigger=cond.trigger,
+    )
     assert met.tolist() == ref["met"]
     got = [(i.group, i.open, i.close, i.close_reason) for i in incidents]
     want = [(r.group, r.open, r.close, r.close_reason) for r in ref["incidents"]]
@@ -258,13 +256,6 @@ def test_scalar_conditions_match_reference(case) -> None:
 @given(dist_case())
 def test_distribution_conditions_match_reference(case) -> None:
     _check(*case)
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scalar_case(), st.integers(1, 60))
-def test_state_machine_in_row_blocks_matches_reference(case, block_cells) -> None:
-    """The state machine runs over blocks of rows on large inputs: force tiny blocks."""
-    _check(*case, block_cells=block_cells)
 
 
 @st.composite
@@ -388,14 +379,19 @@ def test_incident_state_machine_matches_reference(rows, tl, auto_close) -> None:
 
 
 def test_run_peaks_of_many_runs_equal_brute_force() -> None:
-    """More than 256 runs take the reduceat path: peaks equal a per-run scan (NaN ignored)."""
+    """Runs equal a scan of ``met``; more than 256 runs take the reduceat path: peaks equal a
+    per-run scan (NaN ignored)."""
     rng = np.random.default_rng(9)
     vals = rng.integers(0, 5, size=(7, 400)).astype(float)
     vals[rng.random(vals.shape) < 0.2] = np.nan
     met = rng.random(vals.shape) < 0.5
     met[:, -1] = True  # runs reaching the last tick (and the end of the flattened array)
-    g, t_open, t_close = evaluator._runs(met)
+    met[3] = False  # a group without runs
+    met[4, :] = True  # one run over every tick
+    g, t_open, t_close = met_runs(met)
     assert g.size > 256
+    assert int((t_close - t_open).sum()) == int(met.sum())  # every met tick is in a run
+    assert 3 not in g.tolist() and g.tolist().count(4) == 1
     for is_gt in (True, False):
         peaks = evaluator._run_peaks(vals, g, t_open, t_close, is_gt)
         for r, a, e, pk in zip(g, t_open, t_close, peaks, strict=True):
@@ -404,3 +400,24 @@ def test_run_peaks_of_many_runs_equal_brute_force() -> None:
             assert (math.isnan(want) and math.isnan(pk)) or want == pk
             assert met[r, a:e].all() and (a == 0 or not met[r, a - 1])
             assert e == met.shape[1] or not met[r, e]
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (1, 1), (2, 7), (7, 1000)])
+def test_met_runs_equal_a_scan(shape) -> None:
+    """Runs of met ticks equal a plain scan, also when there are more runs than the kernel's
+    first guess of room (7 x 1000 alternating-ish ticks: ~1,750 runs)."""
+    met = np.random.default_rng(5).random(shape) < 0.5
+    want = []
+    for g in range(shape[0]):
+        t = 0
+        while t < shape[1]:
+            if met[g, t]:
+                e = t
+                while e < shape[1] and met[g, e]:
+                    e += 1
+                want.append((g, t, e))
+                t = e
+            else:
+                t += 1
+    grp, opens, closes = met_runs(met)
+    assert list(zip(grp.tolist(), opens.tolist(), closes.tolist(), strict=True)) == want

@@ -1,4 +1,4 @@
-"""Offline evaluator of Cloud Monitoring metric-threshold conditions (vectorised numpy).
+"""Offline evaluator of Cloud Monitoring metric-threshold conditions (numpy + numba kernels).
 
 GCP has no dry run or backtest for alert policies; this module recomputes, from raw points,
 what a ``MetricThreshold`` condition would have done at every evaluation tick.
@@ -79,21 +79,18 @@ Messy input (see :mod:`ctscan_ops.alerting.engine.series`): out-of-order points 
 duplicates keep the last written point, NaN/inf points are no data; all are counted in
 ``EvaluationResult.issues``.
 
-Floating point: windows of at most 16 points (:mod:`ctscan_ops.alerting.engine.windows`) sum left to
-right in time order, bit-identical to the reference's ``sum()``; wider windows add
-per-tick-interval sums (or, for windows longer than 16 ticks and for irregular grids, take
-differences of prefix sums): exact for integer and dyadic values, otherwise within
-``n * eps * max|prefix|`` of the direct sum.
+Floating point: scalar windows of at most 16 points (:mod:`ctscan_ops.alerting.engine.windows`)
+sum left to right in time order, bit-identical to the reference's ``sum()``; wider windows keep
+a running sum recomputed directly every window length of updates: exact for integer and dyadic
+values, otherwise within about ``3 n eps max|partial sum|`` of the direct sum. Distribution
+windows take differences of prefix sums of bucket counts (exact for counts).
 
 Performance (issue 14; ``benchmarks/bench_evaluator.py`` measures it against one numpy pass):
-window bounds come from one count of points per tick interval; when no window holds more than
-16 points, every aligner (SUM, DELTA, RATE, MEAN, COUNT, MAX, MIN, NEXT_OLDER, PERCENTILE_*)
-is a table over the points read with ONE gather per tick (see :mod:`windows`), all
-temporaries in reused scratch buffers (a fresh array of a few hundred KiB costs more in page
-faults than its arithmetic); REDUCE_NONE values are written straight into the rows of one
-matrix; the duration/trigger state machine runs over blocks of rows that stay in cache;
-incidents are built without the dataclass constructor. Wider windows use the segment
-(per-tick-interval) path or per-window index ranges.
+scalar alignment and the duration/missing-data/auto_close state machine are numba kernels, one
+compiled pass per series or group (:mod:`~ctscan_ops.alerting.engine.windows`,
+:mod:`~ctscan_ops.alerting.engine.state`); REDUCE_NONE values are written straight into the
+rows of one matrix; incidents are built without the dataclass constructor. A process pays
+numba's import and JIT start once (:func:`warm_kernels` fills the on-disk cache).
 """
 
 from __future__ import annotations
@@ -117,15 +114,15 @@ from ctscan_ops.alerting.catalog import (
     normalize_missing_data,
 )
 from ctscan_ops.alerting.engine.filters import parse_filter
-from ctscan_ops.alerting.engine.series import PreparedSeries, SeriesIssues, TimeSeries, prepare
-from ctscan_ops.alerting.engine.windows import (
-    MAX_NETWORK_WIDTH,
-    Scratch,
-    regular_window_bounds,
-    window_percentile,
-    window_percentile_table,
-    window_stat,
+from ctscan_ops.alerting.engine.series import (
+    PreparedSeries,
+    SeriesIssues,
+    TimeSeries,
+    prepare,
+    unchecked,
 )
+from ctscan_ops.alerting.engine.state import condition_state, met_runs
+from ctscan_ops.alerting.engine.windows import WindowScratch, align_series, window_bounds
 
 __all__ = [
     "TICK_S",
@@ -156,17 +153,17 @@ _PERCENTILE = {
     "REDUCE_PERCENTILE_50": 50.0,
     "REDUCE_PERCENTILE_05": 5.0,
 }
-_GAUGE_ALIGNERS = {
-    "ALIGN_MEAN",
-    "ALIGN_MAX",
-    "ALIGN_MIN",
-    "ALIGN_SUM",
-    "ALIGN_COUNT",
-    "ALIGN_NEXT_OLDER",
-    "ALIGN_PERCENTILE_99",
-    "ALIGN_PERCENTILE_95",
-    "ALIGN_PERCENTILE_50",
-    "ALIGN_PERCENTILE_05",
+#: aligner -> statistic of :func:`~ctscan_ops.alerting.engine.windows.align_scalar`
+_SCALAR_STAT = {
+    "ALIGN_SUM": "sum",
+    "ALIGN_DELTA": "sum",
+    "ALIGN_RATE": "sum",
+    "ALIGN_MEAN": "mean",
+    "ALIGN_COUNT": "count",
+    "ALIGN_MAX": "max",
+    "ALIGN_MIN": "min",
+    "ALIGN_NEXT_OLDER": "last",
+    **{a: "percentile" for a in _PERCENTILE if a.startswith("ALIGN_")},
 }
 _DIST_ALIGNERS = {
     "ALIGN_DELTA",
@@ -193,13 +190,6 @@ def make_ticks(start: float, end: float, step: int = TICK_S) -> np.ndarray:
     if last < first:
         return np.empty(0, dtype=float)
     return np.arange(first, last + step, step, dtype=float)[: int((last - first) // step) + 1]
-
-
-def _regular_step(ticks: np.ndarray) -> float | None:
-    if ticks.size < 2:
-        return float(TICK_S)
-    d = np.diff(ticks)
-    return float(d[0]) if d[0] > 0 and np.all(d == d[0]) else None
 
 
 # --------------------------------------------------------------------------- aligned values
@@ -229,55 +219,10 @@ class GroupValues:
     values: np.ndarray
 
 
-def _window_index(
-    times: np.ndarray, ticks: np.ndarray, period: float, ws: _Workspace | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index range ``[lo, hi)`` of the points with end time in ``(t - period, t]`` per tick
-    (views of ``ws`` buffers when given: valid until the next call with it)."""
-    step = _regular_step(ticks) if ws is None else ws.regular_step(ticks)
-    n_t = ticks.size
-    if step is not None and n_t > 0 and period % step == 0 and times.size:
-        m = int(period // step)
-        return regular_window_bounds(times, float(ticks[0]), n_t, step, m, ws)
-    lo = np.searchsorted(times, ticks - period, side="right")
-    hi = np.searchsorted(times, ticks, side="right")
-    return lo, hi
-
-
 def _prefix(x: np.ndarray) -> np.ndarray:
     out = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=float)
     out[0] = 0.0
     np.cumsum(x, axis=0, out=out[1:])
-    return out
-
-
-def _range_extreme(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, use_max: bool) -> np.ndarray:
-    """Max/min of ``v[lo:hi]`` per row with a sparse table (rows with lo == hi get NaN)."""
-    n = hi - lo
-    out = np.full(lo.shape, np.nan)
-    ok = n > 0
-    if not ok.any():
-        return out
-    op = np.maximum if use_max else np.minimum
-    levels = [v]
-    width = 1
-    max_n = int(n.max())
-    while width * 2 <= max_n:
-        prev = levels[-1]
-        levels.append(op(prev[: prev.size - width], prev[width:]))
-        width *= 2
-    lo_ok, hi_ok, n_ok = lo[ok], hi[ok], n[ok]
-    k = np.floor(np.log2(n_ok)).astype(np.int64)
-    # guard log2 rounding at exact powers of two
-    k = np.where((1 << (k + 1)) <= n_ok, k + 1, k)
-    k = np.where((1 << k) > n_ok, k - 1, k)
-    res = np.empty(lo_ok.size)
-    for level in np.unique(k):
-        sel = k == level
-        table = levels[int(level)]
-        w = 1 << int(level)
-        res[sel] = op(table[lo_ok[sel]], table[hi_ok[sel] - w])
-    out[ok] = res
     return out
 
 
@@ -294,26 +239,6 @@ def _interp_sorted(sorted_vals: np.ndarray, n: np.ndarray, q: float) -> np.ndarr
     lo_v = sorted_vals[rows, f]
     hi_v = sorted_vals[rows, c]
     out[ok] = lo_v + (hi_v - lo_v) * (rank - f)
-    return out
-
-
-def _rolling_percentile(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float) -> np.ndarray:
-    n = hi - lo
-    out = np.full(lo.shape, np.nan)
-    if v.size == 0 or not (n > 0).any():
-        return out
-    m = int(n.max())
-    if m <= MAX_NETWORK_WIDTH:  # short windows: sorting network over columns (no row sorts)
-        return window_percentile(v, lo, hi, q)
-    chunk = max(1, 4_000_000 // max(m, 1))
-    ar = np.arange(m)
-    for a in range(0, lo.size, chunk):
-        b = min(lo.size, a + chunk)
-        idx = lo[a:b, None] + ar[None, :]
-        valid = ar[None, :] < n[a:b, None]
-        w = np.where(valid, v[np.minimum(idx, v.size - 1)], np.inf)
-        w.sort(axis=1)
-        out[a:b] = _interp_sorted(w, n[a:b], q)
     return out
 
 
@@ -352,247 +277,15 @@ def _series_labels(ts: TimeSeries) -> dict[str, str]:
     return labels
 
 
-_FAST_ALIGNERS = {
-    "ALIGN_SUM",
-    "ALIGN_DELTA",
-    "ALIGN_RATE",
-    "ALIGN_MEAN",
-    "ALIGN_COUNT",
-    "ALIGN_NEXT_OLDER",
-    "ALIGN_MAX",
-    "ALIGN_MIN",
-}
-
-
-def _rolling_all(x: np.ndarray, m: int) -> np.ndarray:
-    """``out[..., j] = all(x[..., j : j + m])`` along the last axis (doubling, no gathers)."""
-    if m == 1:
-        return x
-    level, width = x, 1
-    while width * 2 <= m:
-        level = level[..., : level.shape[-1] - width] & level[..., width:]
-        width *= 2
-    n_out = x.shape[-1] - m + 1
-    return level[..., :n_out] & level[..., m - width : m - width + n_out]
-
-
-class _Workspace(Scratch):
-    """Scratch buffers reused across the series of one evaluation (see :class:`Scratch`),
-    and the regular step of each tick array."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._steps: dict[tuple[int, int, float, float], float | None] = {}
-
-    def regular_step(self, ticks: np.ndarray) -> float | None:
-        """:func:`_regular_step`, computed once per tick array (it scans all ticks)."""
-        if ticks.size == 0:
-            return None
-        key = (id(ticks), ticks.size, float(ticks[0]), float(ticks[-1]))
-        if key not in self._steps:
-            self._steps[key] = _regular_step(ticks)
-        return self._steps[key]
-
-
-def _rolling_sum_into(x: np.ndarray, m: int, out: np.ndarray, ws: _Workspace) -> np.ndarray:
-    """``out[k] = x[k] + ... + x[k + m - 1]`` (x has ``len(out) + m - 1`` entries)."""
-    n_out = out.size
-    if m == 1:
-        out[:] = x[:n_out]
-    elif m <= 16:  # a few shifted adds beat a cumulative sum (and add no prefix rounding)
-        out[:] = x[:n_out]
-        for j in range(1, m):
-            out += x[j : j + n_out]
-    else:
-        c = np.cumsum(x, out=ws.get("cumsum", x.size))
-        out[:] = c[m - 1 : m - 1 + n_out]
-        out[1:] -= c[: n_out - 1]
-    return out
-
-
-def _rolling_extreme_into(
-    x: np.ndarray, m: int, out: np.ndarray, use_max: bool, ws: _Workspace
-) -> np.ndarray:
-    """Max/min over the ``m`` entries starting at each k (doubling between two buffers)."""
-    n_out = out.size
-    op = np.maximum if use_max else np.minimum
-    if m == 1:
-        out[:] = x[:n_out]
-        return out
-    level, width, flip = x, 1, 0
-    while width * 2 <= m:
-        n_next = level.size - width
-        nxt = ws.get(f"ext{flip}", n_next)
-        op(level[:n_next], level[width:], out=nxt)
-        level, width, flip = nxt, width * 2, 1 - flip
-    op(level[:n_out], level[m - width : m - width + n_out], out=out)
-    return out
-
-
-_SUM_LIKE = ("ALIGN_SUM", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_MEAN")
-
-
-def _dense_window_counts(s0: int, n: int, m: int, cnt: np.ndarray) -> np.ndarray:
-    """Points per window when segments ``s0 .. s0+n-1`` hold one point each (regular data).
-
-    Window ``k`` covers segments ``k+1 .. k+m``, so it holds
-    ``min(k+m, e) - max(k+1, s0) + 1`` points (``e = s0+n-1``), ``m`` away from the edges.
-    """
-    n_t = cnt.size
-    e = s0 + n - 1
-    cnt[:] = 0.0
-    lo, hi = max(s0 - m, 0), min(e - 1, n_t - 1)  # ticks whose window meets the segments
-    if lo > hi:
-        return cnt
-    cnt[lo : hi + 1] = m
-    for a, b in ((lo, min(lo + m, hi + 1)), (max(hi + 1 - m, lo), hi + 1)):
-        k = np.arange(a, b)
-        cnt[a:b] = np.minimum(k + m, e) - np.maximum(k + 1, s0) + 1
-    return cnt
-
-
-def _fast_scalar_align(
-    times: np.ndarray,
-    v: np.ndarray,
-    ticks: np.ndarray,
-    period: float,
-    aligner: str,
-    ws: _Workspace | None = None,
-) -> np.ndarray | None:
-    """Regular-grid alignment via per-tick-interval segments (O(points + ticks), no gathers).
-
-    With ticks ``t_k = t_0 + k * step`` and ``P = m * step``, point ``x`` lies in segment
-    ``j = ceil((x - (t_0 - P)) / step)``, i.e. ``(t_0 - P + (j-1) step, t_0 - P + j step]``,
-    and the window of tick ``k`` is exactly segments ``k+1 .. k+m``. Returns None when the
-    grid is not regular or ``P`` is not a multiple of the step (the caller falls back).
-    """
-    ws = ws or _Workspace()
-    step = ws.regular_step(ticks)
-    n_t = ticks.size
-    if step is None or n_t == 0 or period % step:
-        return None
-    m = int(period // step)
-    base = float(ticks[0]) - period
-    i0, i1 = (int(i) for i in np.searchsorted(times, [base, float(ticks[-1])], side="right"))
-    n_seg = m + n_t  # segments 0 .. m + n_t - 1; 0 never holds a point
-    n = i1 - i0
-    if n <= 0:
-        return np.full(n_t, np.nan)
-    x = ws.get("x", n)
-    np.subtract(times[i0:i1], base, out=x)
-    np.divide(x, step, out=x)
-    np.ceil(x, out=x)
-    seg = ws.get("seg", n, np.intp)
-    np.copyto(seg, x, casting="unsafe")
-    vv = v[i0:i1]
-    s0 = int(seg[0])
-    unique = n < 2 or bool(np.all(seg[1:] != seg[:-1]))  # at most one point per segment
-    # one point in each of a contiguous run of segments (regular data): slices, no scatter
-    dense = unique and int(seg[-1]) - s0 == n - 1
-    counts = ws.get("counts", n_seg)
-    if dense:
-        cnt = _dense_window_counts(s0, n, m, ws.get("cnt", n_t))
-    else:
-        counts[:] = 0.0
-        if dense:
-            counts[s0 : s0 + n] = 1.0
-        elif unique:
-            counts[seg] = 1.0
-        else:
-            counts[:] = np.bincount(seg, minlength=n_seg)
-        cnt = _rolling_sum_into(counts[1:], m, ws.get("cnt", n_t), ws)
-    has = cnt > 0
-    out = np.full(n_t, np.nan) if aligner not in _SUM_LIKE else None
-    if aligner == "ALIGN_COUNT":
-        np.copyto(out, cnt, where=has)
-        return out
-    if aligner in _SUM_LIKE:
-        sums = ws.get("sums", n_seg)
-        if dense:
-            sums[:s0] = 0.0
-            sums[s0 : s0 + n] = vv
-            sums[s0 + n :] = 0.0
-        elif unique:
-            sums[:] = 0.0
-            sums[seg] = vv
-        else:
-            sums[:] = np.bincount(seg, weights=vv, minlength=n_seg)
-        rs = _rolling_sum_into(sums[1:], m, np.empty(n_t), ws)  # becomes the output
-        if aligner == "ALIGN_RATE":
-            np.divide(rs, period, out=rs)
-        elif aligner == "ALIGN_MEAN":
-            np.divide(rs, cnt, out=rs, where=has)
-        rs[~has] = np.nan
-        return rs
-    if aligner == "ALIGN_NEXT_OLDER" and dense:
-        # window k ends at segment k+m; its last point is in segment min(k+m, e), index - s0
-        last = np.minimum(np.arange(m - s0, m - s0 + n_t), n - 1)
-        np.maximum(last, 0, out=last)
-        np.copyto(out, vv[last], where=has)
-        return out
-    if aligner == "ALIGN_NEXT_OLDER":
-        # index of the last point of window k = (points in segments 1 .. k+m) - 1
-        c = np.cumsum(counts[1:], out=ws.get("cumsum", n_seg - 1))
-        last = ws.get("last", n_t, np.intp)
-        np.copyto(last, c[m - 1 : m - 1 + n_t], casting="unsafe")
-        last -= 1
-        np.maximum(last, 0, out=last)
-        np.copyto(out, vv[last], where=has)
-        return out
-    use_max = aligner == "ALIGN_MAX"
-    seg_ext = ws.get("seg_ext", n_seg)
-    seg_ext[:] = -np.inf if use_max else np.inf
-    if dense:
-        seg_ext[s0 : s0 + n] = vv
-    elif unique:
-        seg_ext[seg] = vv
-    else:
-        starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
-        seg_ext[seg[starts]] = (np.maximum if use_max else np.minimum).reduceat(vv, starts)
-    ext = _rolling_extreme_into(seg_ext[1:], m, ws.get("ext", n_t), use_max, ws)
-    np.copyto(out, ext, where=has)
-    return out
-
-
-_TABLE_STAT = {
-    "ALIGN_SUM": "sum",
-    "ALIGN_DELTA": "sum",
-    "ALIGN_RATE": "sum",
-    "ALIGN_MEAN": "mean",
-    "ALIGN_COUNT": "count",
-    "ALIGN_MAX": "max",
-    "ALIGN_MIN": "min",
-    "ALIGN_NEXT_OLDER": "last",
-}
-
-
-def _table_align(
-    v: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    aligner: str,
-    period: float,
-    out: np.ndarray,
-    ws: _Workspace,
-) -> np.ndarray | None:
-    """Scalar alignment of windows of at most a few points by one table gather (windows.py)."""
-    if aligner in _PERCENTILE:
-        return window_percentile_table(v, lo, hi, _PERCENTILE[aligner], out, ws)
-    res = window_stat(v, lo, hi, _TABLE_STAT[aligner], out, ws)
-    if res is not None and aligner == "ALIGN_RATE":
-        np.divide(res, period, out=res)
-    return res
-
-
 def _align(
     ps: PreparedSeries,
     agg: Aggregation,
     ticks: np.ndarray,
-    ws: _Workspace | None = None,
+    sc: WindowScratch | None = None,
     out: np.ndarray | None = None,
-) -> _Aligned:
+) -> _Aligned | None:
     """Per-series alignment of one prepared series onto the tick grid (scalar values are
-    written into ``out`` when given and the table path applies)."""
+    written into ``out`` when given); None if ``ps`` was unchecked and is not clean."""
     src = ps.source
     aligner = agg.per_series_aligner
     period = float(agg.alignment_period_s or TICK_S)
@@ -606,7 +299,7 @@ def _align(
             )
         if kind == "CUMULATIVE" and aligner != "ALIGN_DELTA":
             raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
-        lo, hi = _window_index(ps.times, ticks, period)
+        lo, hi = window_bounds(ps.times, ticks, period)
         assert ps.counts is not None and ps.sums is not None
         pc = _prefix(ps.counts)
         wc = pc[hi] - pc[lo]
@@ -632,41 +325,20 @@ def _align(
         )
     if kind == "CUMULATIVE" and aligner not in ("ALIGN_DELTA", "ALIGN_RATE"):
         raise EvaluationError(f"{src.name}: CUMULATIVE series need ALIGN_DELTA or ALIGN_RATE")
-    v = ps.values
-    if aligner in _TABLE_STAT or aligner in _PERCENTILE:
-        ws = ws or _Workspace()
-        lo, hi = _window_index(ps.times, ticks, period, ws)
-        row = np.empty(ticks.size) if out is None else out
-        res = _table_align(v, lo, hi, aligner, period, row, ws)
-        if res is not None:
-            return _Aligned(labels, values=res)
-    if aligner in _FAST_ALIGNERS:
-        fast = _fast_scalar_align(ps.times, v, ticks, period, aligner, ws)
-        if fast is not None:
-            return _Aligned(labels, values=fast)
-    lo, hi = _window_index(ps.times, ticks, period)
-    n = hi - lo
-    empty = n == 0
-    if aligner in ("ALIGN_SUM", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_MEAN"):
-        p = _prefix(v)
-        s = p[hi] - p[lo]
-        if aligner == "ALIGN_RATE":
-            s = s / period
-        elif aligner == "ALIGN_MEAN":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                s = s / n
-        s[empty] = np.nan
-        return _Aligned(labels, values=s)
-    if aligner == "ALIGN_COUNT":
-        return _Aligned(labels, values=np.where(empty, np.nan, n.astype(float)))
-    if aligner == "ALIGN_NEXT_OLDER":
-        vals = np.where(empty, np.nan, v[np.maximum(hi - 1, 0)] if v.size else np.nan)
-        return _Aligned(labels, values=vals)
-    if aligner in ("ALIGN_MAX", "ALIGN_MIN"):
-        return _Aligned(labels, values=_range_extreme(v, lo, hi, aligner == "ALIGN_MAX"))
-    if aligner in _PERCENTILE:
-        return _Aligned(labels, values=_rolling_percentile(v, lo, hi, _PERCENTILE[aligner]))
-    raise EvaluationError(f"{src.name}: aligner {aligner} is not supported")
+    how = _SCALAR_STAT.get(aligner)
+    if how is None:
+        raise EvaluationError(f"{src.name}: aligner {aligner} is not supported")
+    row = np.empty(ticks.size) if out is None else out
+    if not align_series(
+        ps.times, ps.values, ticks, period, how, row, _PERCENTILE.get(aligner, 0.0), sc
+    ):
+        if ps.verified:  # (prepare's output is clean: cannot happen)
+            raise EvaluationError(f"{src.name}: prepared points are not clean")
+        return None
+    ps.verified = True
+    if aligner == "ALIGN_RATE":
+        np.divide(row, period, out=row)
+    return _Aligned(labels, values=row)
 
 
 def _reduce_scalar(stack: np.ndarray, reducer: str) -> np.ndarray:
@@ -772,15 +444,23 @@ class _PrepareCache:
 
     def __init__(self) -> None:
         self._cache: dict[int, PreparedSeries] = {}
-        self.workspace = _Workspace()
+        self.scratch = WindowScratch()
 
     def get(self, ts: TimeSeries | PreparedSeries) -> PreparedSeries:
+        """The prepared series; scalar GAUGE/DELTA series come unchecked (the alignment
+        kernels check them while reading them, and :meth:`checked` prepares them if needed)."""
         if isinstance(ts, PreparedSeries):
             return ts
         key = id(ts)
         if key not in self._cache:
-            self._cache[key] = prepare(ts)
+            self._cache[key] = unchecked(ts) or prepare(ts)
         return self._cache[key]
+
+    def checked(self, ps: PreparedSeries) -> PreparedSeries:
+        """``ps`` cleaned by :func:`prepare` (its source was not clean)."""
+        out = prepare(ps.source)
+        self._cache[id(ps.source)] = out
+        return out
 
 
 def _aggregate(
@@ -804,10 +484,14 @@ def _aggregate(
         if not any(p.is_distribution for p in prepared)
         else None
     )
-    items = [
-        _align(p, aggs[0], ticks, cache.workspace, out=None if rows is None else rows[i])
-        for i, p in enumerate(prepared)
-    ]
+    items = []
+    for i, p in enumerate(prepared):
+        row = None if rows is None else rows[i]
+        item = _align(p, aggs[0], ticks, cache.scratch, out=row)
+        if item is None:  # an unchecked series that is not clean: prepare it, align again
+            item = _align(cache.checked(p), aggs[0], ticks, cache.scratch, out=row)
+        assert item is not None
+        items.append(item)
     for i, agg in enumerate(aggs):
         items = _apply_reducer(items, agg, f"{where}.aggregations[{i}]")
     return items
@@ -985,12 +669,6 @@ def _check_grid(ticks: np.ndarray, tick_s: int) -> None:
             )
 
 
-def _carry_index(has: np.ndarray) -> np.ndarray:
-    """Index of the last tick with data at or before each tick (-1 before the first one)."""
-    idx = np.arange(has.shape[-1], dtype=np.int32)
-    return np.maximum.accumulate(np.where(has, idx, np.int32(-1)), axis=-1)
-
-
 def condition_met(
     values: np.ndarray,
     comparison: str,
@@ -1016,35 +694,8 @@ def condition_met(
             f"duration: {duration_s} s is not a non-negative multiple of {tick_s}"
         )
     k = duration_s // tick_s + 1
-    n_t = v2.shape[1]
-    # a tick passes when it violates (comparisons with NaN are False) ...
-    per = np.greater(v2, threshold) if cmp_ == "COMPARISON_GT" else np.less(v2, threshold)
-    has = None
-    if mode != "EVALUATION_MISSING_DATA_INACTIVE":
-        # ... or, for ACTIVE (violates) and NO_OP (does not break the window), has no data
-        has = ~np.isnan(v2)
-        np.logical_or(per, ~has, out=per)
-    # retest window: all k ticks ending at t pass (and t >= k - 1)
-    if k == 1:
-        met = per
-    else:
-        met = np.zeros(v2.shape, dtype=bool)
-        if k <= n_t:
-            met[:, k - 1 :] = _rolling_all(per, k)
-    closed = None
-    if has is not None:
-        if mode == "EVALUATION_MISSING_DATA_NO_OP":
-            last_data = _carry_index(has)
-            src = np.maximum(last_data, 0)
-            met = np.take_along_axis(met, src, axis=1) & (last_data >= 0)
-        closed = np.zeros(v2.shape, dtype=bool)
-        if auto_close_s and auto_close_s > 0:
-            # closed at t iff no data in (t-m, t] and some data at or before t-m
-            m = math.ceil(auto_close_s / tick_s)
-            if m < n_t:
-                seen = np.logical_or.accumulate(has[:, : n_t - m], axis=1)
-                closed[:, m:] = _rolling_all(~has[:, 1:], m) & seen
-                met &= ~closed
+    hold = math.ceil(auto_close_s / tick_s) if auto_close_s and auto_close_s > 0 else 0
+    met, closed = condition_state(v2, threshold, cmp_ == "COMPARISON_GT", k, mode, hold)
     if one_d:
         return met[0], (None if closed is None else closed[0])
     return met, closed
@@ -1073,85 +724,6 @@ def _trigger_mask(met: np.ndarray, trigger: Trigger | None) -> np.ndarray:
     if n_groups == 0:
         return np.zeros(met.shape[1], dtype=bool)
     return n_met * 100.0 >= trigger.percent * n_groups
-
-
-#: rows x ticks per block of the state machine: block temporaries stay small (heap, cache)
-_BLOCK_CELLS = 65_536
-
-
-def _blocked_condition_met(
-    v2: np.ndarray,
-    comparison: str,
-    threshold: float,
-    duration_s: int,
-    missing_data: str | None,
-    auto_close_s: int | None,
-    tick_s: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`condition_met` over blocks of rows (rows are independent) into one output.
-
-    Whole-matrix temporaries would each be a fresh allocation of groups x ticks, paid in page
-    faults and memory traffic; per block they stay in cache and are recycled by the heap.
-    """
-    n_g, n_t = v2.shape
-    block = max(1, _BLOCK_CELLS // max(n_t, 1))
-    if n_g <= block:
-        return condition_met(
-            v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
-        )
-    met = np.empty((n_g, n_t), dtype=bool)
-    closed: np.ndarray | None = None
-    for a in range(0, n_g, block):
-        b = min(n_g, a + block)
-        mb, cb = condition_met(
-            v2[a:b], comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
-        )
-        met[a:b] = mb
-        if cb is not None:
-            if closed is None:
-                closed = np.empty((n_g, n_t), dtype=bool)
-            closed[a:b] = cb
-    return met, closed
-
-
-def _runs(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True per row of ``met`` (groups x ticks), found block by block of rows."""
-    n_g, n_t = met.shape
-    block = max(1, _BLOCK_CELLS // max(n_t, 1))
-    if n_g <= block:
-        return _runs_block(met)
-    parts = []
-    for a in range(0, n_g, block):
-        g, t_open, t_close = _runs_block(met[a : a + block])
-        if g.size:
-            parts.append((g + a, t_open, t_close))
-    if not parts:
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty, empty
-    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))  # type: ignore[return-value]
-
-
-def _runs_block(met: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True per row of ``met`` (groups x ticks): ``(group, open tick, close tick)``.
-
-    The close tick is the first tick after the run (``n_ticks`` if it lasts to the end). One
-    pass over the flattened rows finds the changes; changes across row boundaries are ignored
-    and runs starting at tick 0 / reaching the end are added from the first/last column.
-    """
-    n_g, n_t = met.shape
-    empty = np.empty(0, dtype=np.intp)
-    if n_g == 0 or n_t == 0:
-        return empty, empty, empty
-    flat = np.ascontiguousarray(met).reshape(-1)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # flat position of the changed tick
-    change = change[change % n_t != 0]  # a row start is not a transition
-    is_open = flat[change]
-    starts = np.flatnonzero(met[:, 0]) * n_t  # runs open at tick 0
-    ends = (np.flatnonzero(met[:, -1]) + 1) * n_t  # runs still open at the last tick
-    opens = np.sort(np.concatenate([change[is_open], starts]))
-    closes = np.sort(np.concatenate([change[~is_open], ends]))
-    g = opens // n_t
-    return g, opens - g * n_t, closes - g * n_t
 
 
 def _run_peaks(
@@ -1232,14 +804,14 @@ def incidents_from_values(
     if v2.shape[1] != t.size:
         raise EvaluationError(f"values have {v2.shape[1]} ticks, ticks has {t.size}")
     _check_grid(t, tick_s)
-    met, closed = _blocked_condition_met(
+    met, closed = condition_met(
         v2, comparison, threshold, duration_s, missing_data, auto_close_s, tick_s
     )
     if trigger is not None and (trigger.percent is not None or (trigger.count or 1) > 1):
         met &= _trigger_mask(met, trigger)[None, :]
     is_gt = normalize_comparison(comparison) == "COMPARISON_GT"
     lab = list(labels) if labels is not None else [{} for _ in range(v2.shape[0])]
-    g_open, t_open, t_close = _runs(met)
+    g_open, t_open, t_close = met_runs(met)
     peaks = _run_peaks(v2, g_open, t_open, t_close, is_gt)
     n_t = v2.shape[1]
     held = _held_at_close(v2, closed, g_open, t_close, auto_close_s, tick_s)
@@ -1393,3 +965,37 @@ def merge_issues(items: Iterable[SeriesIssues]) -> SeriesIssues:
         for k, v in it.as_dict().items():
             setattr(total, k, getattr(total, k) + v)
     return total
+
+
+def warm_kernels() -> float:
+    """Compile (or load from numba's cache) every compiled kernel of the evaluator by
+    evaluating a tiny condition per aligner family and missing-data mode; returns seconds.
+
+    An image build runs it once so its processes load machine code instead of compiling it
+    (see :mod:`ctscan_ops.alerting.engine.windows`, "Compilation")."""
+    import time
+
+    t0 = time.perf_counter()
+    ticks = make_ticks(1_700_000_040, 1_700_000_040 + 600)
+    ts = TimeSeries("m", ticks - 7.0, np.arange(ticks.size, dtype=float))
+    for aligner in (
+        "ALIGN_MEAN",
+        "ALIGN_MAX",
+        "ALIGN_COUNT",
+        "ALIGN_NEXT_OLDER",
+        "ALIGN_PERCENTILE_99",
+    ):
+        for mode in ("EVALUATION_MISSING_DATA_INACTIVE", "EVALUATION_MISSING_DATA_NO_OP"):
+            cond = Condition(
+                filter='metric.type="m"',
+                aggregations=(Aggregation(120, aligner, "REDUCE_NONE", ()),),
+                comparison="COMPARISON_GT",
+                threshold_value=1.0,
+                duration_s=60,
+                evaluation_missing_data=mode,
+            )
+            evaluate(cond, [ts], float(ticks[0]), float(ticks[-1]), auto_close_s=120)
+    # the pointer walk (grids the segment path declines) and a trigger over groups
+    window_bounds(ts.times, ticks + 0.5, 120.0)
+    met_runs(np.zeros((1, 2), dtype=bool))
+    return time.perf_counter() - t0

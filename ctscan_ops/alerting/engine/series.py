@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctscan_ops.alerting.engine.jit import kernel
+from ctscan_ops.alerting.engine.windows import is_clean
+
 __all__ = [
     "METRIC_KINDS",
     "VALUE_TYPES",
@@ -40,6 +43,7 @@ __all__ = [
     "exponential_bounds",
     "linear_bounds",
     "prepare",
+    "unchecked",
 ]
 
 METRIC_KINDS = ("GAUGE", "DELTA", "CUMULATIVE")
@@ -162,6 +166,9 @@ class PreparedSeries:
     counts: np.ndarray | None = None  # (n, B) distribution series
     sums: np.ndarray | None = None  # (n,) distribution sample sums
     issues: SeriesIssues = field(default_factory=SeriesIssues)
+    #: False: the source's arrays as given, not yet checked to be clean (see
+    #: :func:`unchecked`); the evaluator's kernels check while they read them
+    verified: bool = True
 
     @property
     def is_distribution(self) -> bool:
@@ -200,10 +207,12 @@ def prepare(series: TimeSeries) -> PreparedSeries:
         ok &= np.isfinite(sums)
     else:
         assert series.values is not None
+        if is_clean(t, series.values):
+            # fast path: already clean (the common case for exported or generated series)
+            return _prepared_clean(series, issues)
         ok = np.isfinite(t) & np.isfinite(series.values)
     issues.non_finite = int(n - ok.sum())
     if issues.non_finite == 0 and (n < 2 or bool(np.all(t[1:] > t[:-1]))):
-        # fast path: already clean (the common case for exported or generated series)
         return _prepared_clean(series, issues)
     idx = np.flatnonzero(ok)
     tt = t[idx]
@@ -235,6 +244,18 @@ def prepare(series: TimeSeries) -> PreparedSeries:
     return PreparedSeries(series, tt, kind, values=v, issues=issues)
 
 
+def unchecked(series: TimeSeries) -> PreparedSeries | None:
+    """The scalar GAUGE/DELTA ``series`` as a :class:`PreparedSeries` of its own arrays,
+    ``verified=False``: what :func:`prepare` returns for it if it is clean, without the check
+    (a caller that checks while reading the points anyway calls :func:`prepare` when they are
+    not). None for series that always need converting (CUMULATIVE, distributions)."""
+    if series.is_distribution or series.metric_kind == "CUMULATIVE" or series.values is None:
+        return None
+    return PreparedSeries(
+        series, series.times, series.metric_kind, values=series.values, verified=False
+    )
+
+
 def _prepared_clean(series: TimeSeries, issues: SeriesIssues) -> PreparedSeries:
     """Sorted, unique, finite input: only CUMULATIVE needs converting (arrays are not copied)."""
     tt = series.times
@@ -258,6 +279,20 @@ def _prepared_clean(series: TimeSeries, issues: SeriesIssues) -> PreparedSeries:
     return PreparedSeries(series, tt, series.metric_kind, values=v, issues=issues)
 
 
+@kernel
+def _counter_deltas(
+    v: np.ndarray, starts: np.ndarray, has_starts: bool, out: np.ndarray
+) -> int:  # pragma: no cover - compiled (tested through prepare against the reference)
+    # out[i - 1] = v[i] - v[i - 1], or v[i] on a reset (decrease or changed start time);
+    # returns the number of resets
+    resets = 0
+    for i in range(1, v.size):
+        reset = (v[i] < v[i - 1]) | (has_starts and starts[i] != starts[i - 1])
+        out[i - 1] = v[i] if reset else v[i] - v[i - 1]
+        resets += reset
+    return resets
+
+
 def _cumulative_scalar(
     series: TimeSeries,
     tt: np.ndarray,
@@ -266,12 +301,11 @@ def _cumulative_scalar(
     issues: SeriesIssues,
 ) -> PreparedSeries:
     if v.size:
-        reset = np.zeros(v.size, dtype=bool)
-        reset[1:] = v[1:] < v[:-1]
-        if starts is not None:
-            reset[1:] |= starts[1:] != starts[:-1]
-        d = np.where(reset[1:], v[1:], v[1:] - v[:-1])
-        issues.counter_resets = int(reset[1:].sum())
+        d = np.empty(v.size - 1)
+        st = np.ascontiguousarray(starts, dtype=np.float64) if starts is not None else v[:0]
+        issues.counter_resets = int(
+            _counter_deltas(np.ascontiguousarray(v, dtype=np.float64), st, starts is not None, d)
+        )
         issues.baseline_points = 1
         v, tt = d, tt[1:]
     return PreparedSeries(series, tt, "DELTA", values=v, issues=issues)
