@@ -13,7 +13,7 @@ day evaluates exactly as a whole-window evaluation with warm-up would.
 A value at tick ``t`` depends only on the points of ``(t - P, t]`` (and the other series at
 ``t``), so values sliced from the shadow evaluation's grid equal those of any other grid on the
 same 60 s lattice, as long as the alignment adds a window's points in a fixed order (the
-evaluator's shifted adds for windows up to 16 ticks, order statistics, extrema);
+evaluator's left-to-right sums for windows up to 16 points, order statistics, extrema);
 ``tests/alerting_speed`` compares the stored values with a whole-window alignment.
 
 The fingerprint holds everything that decides the values: filters, aggregations (aligner,
@@ -37,8 +37,10 @@ from ctscan_ops.alerting.catalog import Condition
 
 #: version of the file layout below
 FORMAT = 1
-#: version of what the evaluator's alignment computes (bump on a semantic change there)
-ALIGN_VERSION = 1
+#: version of what the evaluator's alignment computes (bump on a semantic change there).
+#: 2: compiled window kernels (windows wider than 16 points sum by a running sum, recomputed
+#: every window length, instead of prefix differences: last bits may differ from version 1)
+ALIGN_VERSION = 2
 TICK_S = 60
 
 

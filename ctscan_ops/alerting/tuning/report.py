@@ -76,8 +76,9 @@ def aligned_by_day(cond: Any, series: Sequence[TimeSeries], ticks: np.ndarray) -
     series at ``t``, so pieces of the tick grid give the same values; for distribution series
     (bucket counts per tick) the whole-window call was measured superlinear in the window
     (35 days of ``request_latencies``: 21 s, against ~1 s per 10 days a day at a time). Scalar
-    series stay one call (their wide windows sum by prefix differences that depend on where
-    the grid starts). If the pieces do not list the same groups, the whole call decides.
+    series stay one call (windows wider than 16 points keep a running sum whose last bits
+    depend on where the grid starts: :mod:`ctscan_ops.alerting.engine.windows`). If the
+    pieces do not list the same groups, the whole call decides.
     """
     from ctscan_ops.alerting.engine.evaluator import GroupValues, aligned_condition_values
 
