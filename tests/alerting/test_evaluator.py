@@ -175,6 +175,36 @@ def test_cumulative_counter_with_reset() -> None:
     np.testing.assert_allclose(r.values, [np.nan, 5 / 120, 8 / 120, 8 / 120])
 
 
+def test_counters_share_one_conversion_buffer_and_report_their_issues() -> None:
+    """Clean counters are converted into one reused buffer and aligned at once; each must
+    still give what its own prepared series gives (a PreparedSeries input takes the old path),
+    and the issues of every series are reported, unclean ones prepared as before."""
+    rng = np.random.default_rng(4)
+    times = T0 + 60.0 * np.arange(1, 240) + rng.integers(0, 20, 239)
+    counters = []
+    for i in range(5):
+        values = np.cumsum(rng.integers(0, 9, times.size)).astype(float)
+        t = times.copy()
+        if i == 1:
+            values[120:] -= values[120]  # a reset
+        if i == 2:
+            t[0], t[1] = t[1], t[0]  # the baseline out of order: prepared instead
+        if i == 3:
+            values[77] = np.nan  # not clean past the baseline: found by the kernels
+        counters.append(gauge(t, values, kind="CUMULATIVE", i=str(i)))
+    ticks = make_ticks(T0 + 300, T0 + 240 * 60)
+    for aligner, period in (("ALIGN_DELTA", 300), ("ALIGN_RATE", 600)):
+        together = aligned_condition_values(cond(aligner, period), counters, ticks)
+        for s, got in zip(counters, together, strict=True):
+            [alone] = aligned_condition_values(cond(aligner, period), [prepare(s)], ticks)
+            np.testing.assert_array_equal(got.values, alone.values)
+            assert np.isfinite(got.values).sum() > 100
+    res = evaluate(cond("ALIGN_DELTA", 300, threshold=1e9), counters, T0 + 300, T0 + 240 * 60)
+    for s in counters:
+        assert res.issues[s.name] == prepare(s).issues.as_dict(), s.metric_labels
+    assert res.issues[counters[1].name]["counter_resets"] >= 1
+
+
 def test_cumulative_reset_detected_by_start_time() -> None:
     s = TimeSeries(
         "m",

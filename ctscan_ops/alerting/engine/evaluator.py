@@ -118,6 +118,7 @@ from ctscan_ops.alerting.engine.series import (
     PreparedSeries,
     SeriesIssues,
     TimeSeries,
+    cumulative_unchecked,
     prepare,
     unchecked,
 )
@@ -444,22 +445,45 @@ class _PrepareCache:
 
     def __init__(self) -> None:
         self._cache: dict[int, PreparedSeries] = {}
+        # issues of CUMULATIVE series converted into the reused buffer (not cached: see get)
+        self._converted: dict[int, PreparedSeries] = {}
         self.scratch = WindowScratch()
 
     def get(self, ts: TimeSeries | PreparedSeries) -> PreparedSeries:
         """The prepared series; scalar GAUGE/DELTA series come unchecked (the alignment
-        kernels check them while reading them, and :meth:`checked` prepares them if needed)."""
+        kernels check them while reading them, and :meth:`checked` prepares them if needed).
+
+        A scalar CUMULATIVE series is converted to deltas in one reused buffer on every call
+        (a fresh array per series paid ~5 passes of page faults for ~1 of conversion): the
+        result is valid only until the next call, so it is aligned at once and not cached."""
         if isinstance(ts, PreparedSeries):
             return ts
         key = id(ts)
-        if key not in self._cache:
-            self._cache[key] = unchecked(ts) or prepare(ts)
+        if key in self._cache:
+            return self._cache[key]
+        ps = unchecked(ts)
+        if ps is None and ts.values is not None and ts.values.size > 1:
+            buf = self.scratch.get("cumulative_deltas", ts.values.size - 1)
+            converted = cumulative_unchecked(ts, buf)
+            if converted is not None:
+                self._converted[key] = converted
+                return converted
+        self._cache[key] = ps or prepare(ts)
         return self._cache[key]
 
     def checked(self, ps: PreparedSeries) -> PreparedSeries:
         """``ps`` cleaned by :func:`prepare` (its source was not clean)."""
         out = prepare(ps.source)
         self._cache[id(ps.source)] = out
+        self._converted.pop(id(ps.source), None)
+        return out
+
+    def issues(self) -> dict[str, dict[str, int]]:
+        """What preparing the evaluation's series corrected or removed, per series name."""
+        out: dict[str, dict[str, int]] = {}
+        for ps in [*self._cache.values(), *self._converted.values()]:
+            if ps.issues:
+                out[ps.source.name] = ps.issues.as_dict()
         return out
 
 
@@ -477,15 +501,15 @@ def _aggregate(
         src = s.source if isinstance(s, PreparedSeries) else s
         if flt.matches(src.metric_type, src.metric_labels, src.resource_type, src.resource_labels):
             matched.append(s)
-    prepared = [cache.get(s) for s in matched]
     # scalar values are written straight into the rows of one matrix (no stacking copy later)
     rows = (
-        np.empty((len(prepared), ticks.size))
-        if not any(p.is_distribution for p in prepared)
+        np.empty((len(matched), ticks.size))
+        if not any(s.is_distribution for s in matched)
         else None
     )
     items = []
-    for i, p in enumerate(prepared):
+    for i, s in enumerate(matched):
+        p = cache.get(s)  # aligned at once: a converted counter lives in a reused buffer
         row = None if rows is None else rows[i]
         item = _align(p, aggs[0], ticks, cache.scratch, out=row)
         if item is None:  # an unchecked series that is not clean: prepare it, align again
@@ -951,11 +975,7 @@ def evaluate(
         results.append(ConditionResult(ci, cond, labels, vals[:, cut:], met[:, cut:], keep))
         all_incidents.extend(keep)
     all_incidents.sort(key=lambda i: (i.open, i.condition, i.group))
-    issues: dict[str, dict[str, int]] = {}
-    for ps in cache._cache.values():
-        if ps.issues:
-            issues[ps.source.name] = ps.issues.as_dict()
-    return EvaluationResult(name, env, out_ticks, results, all_incidents, issues)
+    return EvaluationResult(name, env, out_ticks, results, all_incidents, cache.issues())
 
 
 def merge_issues(items: Iterable[SeriesIssues]) -> SeriesIssues:
