@@ -682,25 +682,43 @@ def align_scalar(
         or int(np.min(lo, initial=0)) < 0
     ):
         raise ValueError("align_scalar: lo/hi must be index ranges of values")
-    run, work, means, exc, deque, hist = (scratch or WindowScratch()).stat_buffers(v.size, lo.size)
-    if not _align_kernel(
-        v,
-        np.ascontiguousarray(lo, dtype=np.int64),
-        np.ascontiguousarray(hi, dtype=np.int64),
-        HOW[how],
-        float(q),
-        DIRECT_POINTS,
-        out,
-        run,
-        deque,
-        hist,
-        exc,
-        work,
-        means,
-        True,
-    ):
+    lo = np.ascontiguousarray(lo, dtype=np.int64)
+    hi = np.ascontiguousarray(hi, dtype=np.int64)
+    if not _statistic(v, lo, hi, how, q, out, scratch or WindowScratch()):
         raise ValueError("align_scalar: values must be finite")
     return out
+
+
+def _statistic(
+    v: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    how: str,
+    q: float,
+    out: np.ndarray,
+    sc: WindowScratch,
+) -> bool:
+    """The statistic kernel over windows ``[lo, hi)`` of ``v`` into ``out`` with ``sc``'s
+    buffers; False if a value it read is not finite."""
+    run, work, means, exc, deque, hist = sc.stat_buffers(v.size, lo.size)
+    return bool(
+        _align_kernel(
+            v,
+            lo,
+            hi,
+            HOW[how],
+            float(q),
+            DIRECT_POINTS,
+            out,
+            run,
+            deque,
+            hist,
+            exc,
+            work,
+            means,
+            True,
+        )
+    )
 
 
 def align_series(
@@ -726,22 +744,4 @@ def align_series(
         raise ValueError(f"align_series: {v.size} values for {np.size(times)} times")
     if out.shape != lo.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError("align_series: out must be a contiguous float64 array shaped as ticks")
-    run, work, means, exc, deque, hist = sc.stat_buffers(v.size, lo.size)
-    return bool(
-        _align_kernel(
-            v,
-            lo,
-            hi,
-            HOW[how],
-            float(q),
-            DIRECT_POINTS,
-            out,
-            run,
-            deque,
-            hist,
-            exc,
-            work,
-            means,
-            True,
-        )
-    )
+    return _statistic(v, lo, hi, how, q, out, sc)
