@@ -45,6 +45,8 @@ def _ref(values, how, q=None):
         return sum(values)
     if how == "mean":
         return sum(values) / len(values)
+    if how == "rate":  # ALIGN_RATE: the window's sum over the period q
+        return sum(values) / q
     if how == "count":
         return float(len(values))
     if how == "max":
@@ -95,7 +97,7 @@ def series(draw):
     return np.array(times, dtype=float), np.array(vals), ticks, 60.0 * m
 
 
-HOWS = ["sum", "mean", "count", "max", "min", "last", 0.0, 5.0, 50.0, 95.0, 99.0, 100.0]
+HOWS = ["sum", "mean", "rate", "count", "max", "min", "last", 0.0, 5.0, 50.0, 95.0, 99.0, 100.0]
 
 
 @settings(max_examples=400, deadline=None)
@@ -108,12 +110,13 @@ def test_window_kernels_equal_brute_force(case, how, pointer_walk):
     assert lo.tolist() == blo and hi.tolist() == bhi
     out = np.full(ticks.size, -12345.0)
     name = how if isinstance(how, str) else "percentile"
-    align_scalar(vals, lo, hi, name, out, 0.0 if isinstance(how, str) else how, sc)
+    q = period if how == "rate" else 0.0 if isinstance(how, str) else how
+    align_scalar(vals, lo, hi, name, out, q, sc)
     wide = int((hi - lo).max(initial=0)) > DIRECT_POINTS
     for k in range(ticks.size):
         window = vals[lo[k] : hi[k]].tolist()
-        want = _ref(window, name, None if isinstance(how, str) else how)
-        if wide and name in ("sum", "mean") and len(window) > DIRECT_POINTS:
+        want = _ref(window, name, q)
+        if wide and name in ("sum", "mean", "rate") and len(window) > DIRECT_POINTS:
             # running sum: exact for integers, within rounding of the direct sum otherwise
             bound = 4 * len(window) * 2.0**-52 * max(1.0, sum(abs(x) for x in window))
             assert abs(out[k] - want) <= bound, (k, window, out[k], want)
@@ -121,7 +124,9 @@ def test_window_kernels_equal_brute_force(case, how, pointer_walk):
             assert _same(out[k], want), (k, window, name, out[k], want)
 
 
-@pytest.mark.parametrize("how", ["sum", "mean", "max", "min", "count", "last", "percentile"])
+@pytest.mark.parametrize(
+    "how", ["sum", "mean", "rate", "max", "min", "count", "last", "percentile"]
+)
 def test_edge_cases(how):
     """Empty series, a single point, a point exactly on a tick and one exactly on a window
     start, and a gap of empty windows (NaN, not 0)."""
@@ -137,8 +142,8 @@ def test_edge_cases(how):
     vals = np.array([3.5, -2.0])
     lo, hi = window_bounds(times, ticks, 120.0, sc)
     out = align_scalar(vals, lo, hi, how, np.empty(6), 50.0, sc)
-    one = {"count": 1.0}.get(how, 3.5)
-    last = {"count": 1.0}.get(how, -2.0)
+    one = {"count": 1.0, "rate": 3.5 / 50.0}.get(how, 3.5)  # (q = 50: the rate's period)
+    last = {"count": 1.0, "rate": -2.0 / 50.0}.get(how, -2.0)
     assert all(
         _same(a, b)
         for a, b in zip(out, [math.nan, one, one, math.nan, math.nan, last], strict=True)

@@ -158,7 +158,7 @@ _PERCENTILE = {
 _SCALAR_STAT = {
     "ALIGN_SUM": "sum",
     "ALIGN_DELTA": "sum",
-    "ALIGN_RATE": "sum",
+    "ALIGN_RATE": "rate",  # the window's sum / the period, divided in the kernel
     "ALIGN_MEAN": "mean",
     "ALIGN_COUNT": "count",
     "ALIGN_MAX": "max",
@@ -330,15 +330,12 @@ def _align(
     if how is None:
         raise EvaluationError(f"{src.name}: aligner {aligner} is not supported")
     row = np.empty(ticks.size) if out is None else out
-    if not align_series(
-        ps.times, ps.values, ticks, period, how, row, _PERCENTILE.get(aligner, 0.0), sc
-    ):
+    q = period if how == "rate" else _PERCENTILE.get(aligner, 0.0)
+    if not align_series(ps.times, ps.values, ticks, period, how, row, q, sc):
         if ps.verified:  # (prepare's output is clean: cannot happen)
             raise EvaluationError(f"{src.name}: prepared points are not clean")
         return None
     ps.verified = True
-    if aligner == "ALIGN_RATE":
-        np.divide(row, period, out=row)
     return _Aligned(labels, values=row)
 
 

@@ -65,8 +65,8 @@ __all__ = [
 DIRECT_POINTS = 16
 
 #: statistic codes of :func:`align_scalar`
-HOW = {"count": 0, "last": 1, "sum": 2, "mean": 3, "max": 4, "min": 5, "percentile": 6}
-_COUNT, _LAST, _SUM, _MEAN, _MAX, _MIN, _PCT = range(7)
+HOW = {"count": 0, "last": 1, "sum": 2, "mean": 3, "max": 4, "min": 5, "percentile": 6, "rate": 7}
+_COUNT, _LAST, _SUM, _MEAN, _MAX, _MIN, _PCT, _RATE = range(8)
 
 
 class WindowScratch:
@@ -286,12 +286,19 @@ def _common_count(
 
 @kernel
 def _runs_of(
-    values: np.ndarray, m: int, how: int, run: np.ndarray, prev: np.ndarray, mean: np.ndarray
+    values: np.ndarray,
+    m: int,
+    how: int,
+    run: np.ndarray,
+    prev: np.ndarray,
+    mean: np.ndarray,
+    period: float,
 ) -> bool:  # pragma: no cover - compiled
     # run[i] = sum/max/min of values[i : i + m], accumulated left to right (vectorised loops),
     # prev[i] the same of m - 1 points (the step before), and for MEAN mean[i] = run[i] / m
-    # (the same division as sum / count, once per start point). The first loop also checks
-    # that every value is finite: False (nothing else computed) if not.
+    # (the same division as sum / count, once per start point), for RATE run[i] / period.
+    # The first loop also checks that every value is finite: False (nothing else computed)
+    # if not.
     n = values.size
     ok = True
     for i in range(n):
@@ -316,6 +323,9 @@ def _runs_of(
     if how == _MEAN:
         for i in range(n - m + 1):
             mean[i] = run[i] / m
+    elif how == _RATE:
+        for i in range(n - m + 1):
+            mean[i] = run[i] / period
     return True
 
 
@@ -339,17 +349,17 @@ def _align_kernel(
     # returns False, out undefined, if verify and some value is not finite (else True)
     n_t = lo.size
     nan = np.nan
-    if how in (_SUM, _MEAN, _MAX, _MIN):
+    if how in (_SUM, _MEAN, _RATE, _MAX, _MIN):
         m = _common_count(lo, hi, direct, hist)  # (0: no runs, every window reduced apart)
         if m > 0:
-            if not _runs_of(values, m, how, buf, work, buf2):  # (checks while copying)
+            if not _runs_of(values, m, how, buf, work, buf2, q):  # (checks while copying)
                 return False
         elif verify and not _all_finite(values):
             return False
         if how in (_MAX, _MIN):
             _extremes(values, lo, hi, how == _MAX, m, direct, out, buf, work, deque, exc)
         else:
-            _sums(values, lo, hi, m, direct, how == _MEAN, out, buf, work, buf2, exc)
+            _sums(values, lo, hi, m, direct, how, q, out, buf, work, buf2, exc)
         return True
     if verify and not _all_finite(values):
         return False
@@ -407,20 +417,23 @@ def _sums(
     hi: np.ndarray,
     m: int,
     direct: int,
-    mean: bool,
+    how: int,
+    period: float,
     out: np.ndarray,
     run: np.ndarray,
     prev: np.ndarray,
     means: np.ndarray,
     exc: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # windows of m points read run (means); m + 1 points: run + the next point (the same
-    # left-to-right additions); m - 1 points: prev; others are summed here
+    # windows of m points read run (means: MEAN and RATE); m + 1 points: run + the next point
+    # (the same left-to-right additions); m - 1 points: prev; others are summed here. MEAN
+    # divides a window's sum by its count, RATE by the period (as sum, then / period)
     acc = 0.0  # wide windows: running sum of values[s_a:s_b], updates since recomputed
     s_a = 0
     s_b = 0
     updates = 0
-    for j in range(_common_windows(lo, hi, m, values.size, means if mean else run, out, exc)):
+    divided = means if how in (_MEAN, _RATE) else run
+    for j in range(_common_windows(lo, hi, m, values.size, divided, out, exc)):
         k = exc[j]
         a = lo[k]
         b = hi[k]
@@ -450,8 +463,10 @@ def _sums(
             s_a = a
             s_b = b
             s = acc
-        if mean:
+        if how == _MEAN:
             s /= w
+        elif how == _RATE:
+            s /= period
         out[k] = s
 
 
@@ -672,7 +687,8 @@ def align_scalar(
     """Statistic ``how`` (see :data:`HOW`) of ``values[lo[k]:hi[k]]`` per window ``k``, into
     ``out`` (NaN where the window is empty). ``lo`` and ``hi`` ascending (as
     :func:`window_bounds` gives them for ascending ticks), ``values`` finite; ``q`` is the
-    percentile for ``how="percentile"``."""
+    percentile for ``how="percentile"`` and the period (seconds) for ``how="rate"`` (the sum
+    divided by it, as ALIGN_RATE)."""
     v = np.ascontiguousarray(values, dtype=np.float64)
     if out.shape != lo.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError("align_scalar: out must be a contiguous float64 array shaped as lo")
