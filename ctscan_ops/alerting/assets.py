@@ -6,7 +6,6 @@ series, call them, store JSON/PNG in the artifact store and put small summaries 
 
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -16,6 +15,7 @@ from ctscan_ops.alerting.settings import AlertingSettings
 from ctscan_ops.alerting.shadow.readiness import assess, readiness_summary, verdict_text
 from ctscan_ops.alerting.shadow.view import env_table_columns, quality_tables
 from ctscan_ops.common.markdown import md_table
+from ctscan_ops.common.timeparse import day_start
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN
 from ctscan_ops.metadata_values import image_value, table_value
 from ctscan_ops.partitions import daily_partitions
@@ -26,8 +26,8 @@ QUALITY_KEY = "alerting/alert_quality"
 
 
 def _day_bounds(day: str) -> tuple[float, float]:
-    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+    start = day_start(day)
+    return start, start + 86400.0
 
 
 def put_day_values(

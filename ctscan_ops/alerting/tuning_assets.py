@@ -10,7 +10,6 @@ propose``). It never applies anything: the loop closes through a Terraform revie
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import Field
 
 from ctscan_ops import automation
 from ctscan_ops.alerting.settings import AlertingSettings
+from ctscan_ops.common.timeparse import calendar_days, day_start
 from ctscan_ops.common.view import INLINE_IMAGE_WIDTH_IN
 from ctscan_ops.config import REPO_ROOT, Mode, Settings
 from ctscan_ops.metadata_values import image_value
@@ -54,10 +54,6 @@ class TuningOutput(dg.ConfigurableResource):
         return self.base_dir() if self.write_mirror else None
 
 
-def _day_start(day: str) -> float:
-    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
-
-
 def _json_or_none(artifacts: ArtifactStore, key: str) -> Any:
     """The JSON object at ``key``, None if there is none (other errors raise)."""
     from google.api_core.exceptions import NotFound
@@ -72,7 +68,7 @@ def shadow_window(instance: dg.DagsterInstance) -> tuple[float, float, list[str]
     days = sorted(instance.get_materialized_partitions(dg.AssetKey("shadow_incidents")))
     if not days:
         raise dg.Failure("no shadow_incidents partition is materialized yet: backfill it first")
-    return _day_start(days[0]), _day_start(days[-1]) + 86400 - 60, days
+    return day_start(days[0]), day_start(days[-1]) + 86400 - 60, days
 
 
 @dg.asset(
@@ -100,7 +96,6 @@ def threshold_tuning_report(
     from ctscan_ops.alerting.tuning.report import tune_environment
     from ctscan_ops.alerting.tuning.stored import (
         StoredValues,
-        calendar_days,
         load_day_values,
         policy_to_check,
         sample_check,
@@ -138,7 +133,7 @@ def threshold_tuning_report(
     # are dropped
     last = window_days[-1]
     checked = policy_to_check(policies, last, entries.get(last))
-    d0 = _day_start(last)
+    d0 = day_start(last)
     horizon = 6 * 3600  # shadow_incidents reads 6 h past the day (its close horizon)
     day_cache = SeriesCache(
         monitoring.client(), monitoring.project, d0 - lookback_s(checked), d0 + 86400 + horizon

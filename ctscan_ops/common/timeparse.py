@@ -9,7 +9,8 @@ add where it came from.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -65,3 +66,15 @@ def format_time(ts: float) -> str:
         timespec="milliseconds" if ts % 1 else "seconds"
     )
     return text.replace("+00:00", "Z")
+
+
+def day_start(day: str) -> float:
+    """Epoch seconds of a daily partition key's UTC midnight (``YYYY-MM-DD``)."""
+    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+
+
+def calendar_days(days: Sequence[str]) -> list[str]:
+    """Every day from the first to the last of ``days`` (a gap is a day with no partition)."""
+    first = datetime.fromisoformat(min(days))
+    n = (datetime.fromisoformat(max(days)) - first).days + 1
+    return [(first + timedelta(days=i)).date().isoformat() for i in range(n)]

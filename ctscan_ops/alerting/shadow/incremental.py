@@ -55,7 +55,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,7 @@ from ctscan_ops.alerting.catalog import Policy
 from ctscan_ops.alerting.engine.evaluator import TICK_S, evaluate, make_ticks
 from ctscan_ops.alerting.engine.series import TimeSeries
 from ctscan_ops.alerting.shadow.evaluation import incidents_opened_between, lookback_s
+from ctscan_ops.common.timeparse import calendar_days, day_start
 
 __all__ = [
     "DAY_S",
@@ -176,10 +177,7 @@ def sample_spans(
         while grown:
             grown = False
             for nxt, edge in ((hi + 1, days[hi]), (lo - 1, days[lo])):
-                if (
-                    not 0 <= nxt < len(days)
-                    or abs(_day_start(days[nxt]) - _day_start(edge)) != DAY_S
-                ):
+                if not 0 <= nxt < len(days) or abs(day_start(days[nxt]) - day_start(edge)) != DAY_S:
                     continue  # past the ends, or a day without a usable record in between
                 n = int(usable[key][days[nxt]])
                 if used + n > share:
@@ -189,10 +187,6 @@ def sample_spans(
                 grown = True
         spans.append(SampledSpan(key, tuple(days[lo : hi + 1]), used))
     return sorted(spans, key=lambda s: s.key)
-
-
-def _day_start(day: str) -> float:
-    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
 def _parse_iso(text: str | None) -> float | None:
@@ -233,12 +227,8 @@ class StitchedEvaluation:
 
     def __post_init__(self) -> None:
         self._ticks = make_ticks(self.start, self.end)
-        first = _day_start(self.days[0])
-        n = round((_day_start(self.days[-1]) - first) / DAY_S) + 1
         # every calendar day of the window; a day not materialized has no record
-        self._calendar = [
-            datetime.fromtimestamp(first + i * DAY_S, tz=UTC).strftime("%Y-%m-%d") for i in range(n)
-        ]
+        self._calendar = calendar_days(self.days)
 
     def _count(self, what: str, n: int = 1) -> None:
         self.stats[what] = self.stats.get(what, 0) + n
@@ -254,7 +244,7 @@ class StitchedEvaluation:
 
     def _stale_spans(self, policy: Policy, key: str, head_end: float) -> list[tuple[int, int]]:
         """Runs of day indexes (inclusive) whose records cannot be used for ``policy``."""
-        first = _day_start(self._calendar[0])
+        first = day_start(self._calendar[0])
         stale = [not self._record_ok(self.records.get(day), policy, key) for day in self._calendar]
         head_days = [i for i in range(len(stale)) if first + i * DAY_S < head_end]
         if any(stale[i] for i in head_days):
@@ -275,7 +265,7 @@ class StitchedEvaluation:
         """The pair's whole-window result, stitched where records allow, exact either way."""
         key = pair_key(policy)
         lb = lookback_s(policy)
-        first = _day_start(self._calendar[0])
+        first = day_start(self._calendar[0])
         # from t0 on, the whole window's state equals a record's (both have lb of history)
         t0 = self.start + lb + TICK_S
         spans = self._stale_spans(policy, key, t0)
@@ -412,8 +402,8 @@ class StitchedEvaluation:
         with the same close wherever the fresh evaluation found one inside the window.
         """
         key = pair_key(policy)
-        a = _day_start(span.days[0])
-        b = _day_start(span.days[-1]) + DAY_S
+        a = day_start(span.days[0])
+        b = day_start(span.days[-1]) + DAY_S
         recs = [self.records[day] or {} for day in span.days]
         horizon = min(float(r.get("close_horizon_s", DEFAULT_HORIZON_S)) for r in recs)
         lb = lookback_s(policy)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -30,19 +30,9 @@ from ctscan_ops.alerting.shadow.aligned_values import (
     entry_key,
     unpack,
 )
+from ctscan_ops.common.timeparse import day_start
 
 DAY_TICKS = 86400 // TICK_S
-
-
-def day_start(day: str) -> float:
-    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
-
-
-def calendar_days(days: Sequence[str]) -> list[str]:
-    """Every day from the first to the last of ``days`` (a gap is a day without a record)."""
-    first = datetime.fromisoformat(min(days))
-    n = (datetime.fromisoformat(max(days)) - first).days + 1
-    return [(first + timedelta(days=i)).date().isoformat() for i in range(n)]
 
 
 def _twice(read: Callable[[str], Any], key: str) -> Any:
