@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from ctscan_ops import automation
 from ctscan_ops.alerting.settings import AlertingSettings
@@ -171,8 +172,10 @@ class AlertQualityConfig(dg.Config):
     """How ``alert_quality`` gets its incidents (both give the same figures)."""
 
     full_reevaluation: bool = False  # True: re-evaluate every policy over the whole window
-    sample_pairs: int = 2  # policy x environment pairs whose records a span of days checks
-    sample_budget: float = 0.04  # ... the spans within this share of the points records read
+    # policy x environment pairs whose records a span of days checks ...
+    sample_pairs: int = Field(default=2, ge=0, le=1000)
+    # ... the spans within this share of the points the records read (NaN is refused)
+    sample_budget: float = Field(default=0.04, ge=0.0, le=1.0)
 
 
 @dg.asset(

@@ -131,6 +131,18 @@ def test_a_record_that_disagrees_with_its_data_is_caught_by_the_sample(world):
             artifacts.put_json(f"alerting/shadow_incidents/{day}.json", rec)
 
 
+@pytest.mark.parametrize(
+    "config", [{"sample_budget": -0.1}, {"sample_budget": float("nan")}, {"sample_pairs": -1}]
+)
+def test_a_sample_config_out_of_range_is_refused_before_anything_runs(world, config):
+    from pydantic import ValidationError
+
+    before = world.resources["artifacts"].list_keys("alerting/alert_quality")
+    with pytest.raises(ValidationError, match="sample_"):
+        sw.run_alert_quality(world, **config)
+    assert world.resources["artifacts"].list_keys("alerting/alert_quality") == before
+
+
 def _days(n: int, first: str = "2026-11-01") -> list[str]:
     start = datetime.fromisoformat(first)
     return [(start + timedelta(days=i)).date().isoformat() for i in range(n)]
